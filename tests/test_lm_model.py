@@ -1,0 +1,133 @@
+"""``hneuron-hf`` inside lm-eval: same as ``hf`` without a mask, scaled with one, weights untouched."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from lm_eval.api.instance import Instance
+from lm_eval.models.huggingface import HFLM
+
+from hneuron_eval.lm_model import HNeuronLM
+from hneuron_eval.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
+
+REQUESTS = [("Question: what is 2+2?\nAnswer:", " 4"), ("The capital of France is", " Paris"), ("abc", "def ghi")]
+PROMPTS = ["Once upon a time", "Q: who?\nA:"]
+
+
+def loglik(lm):
+    reqs = [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(REQUESTS)]
+    return [ll for ll, _ in lm.loglikelihood(reqs)]
+
+
+def generate(lm):
+    args = {"until": ["\n\n"], "max_gen_toks": 12, "do_sample": False}
+    reqs = [Instance("generate_until", {}, (p, dict(args)), i) for i, p in enumerate(PROMPTS)]
+    return lm.generate_until(reqs)
+
+
+@pytest.fixture(scope="module")
+def mask_file(tiny_llama_dir, tmp_path_factory):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    mask = NeuronMask.for_model(model, [Neuron(0, i) for i in range(0, 48, 3)] + [Neuron(1, i) for i in range(1, 48, 2)], name="tiny")
+    return mask.save(tmp_path_factory.mktemp("masks") / "tiny.hneurons.json")
+
+
+def make(cls, path, **kw):
+    return cls(pretrained=str(path), device="cpu", batch_size=2, dtype="float32", **kw)
+
+
+def test_no_mask_is_plain_hf(tiny_llama_dir):
+    plain, ours = make(HFLM, tiny_llama_dir), make(HNeuronLM, tiny_llama_dir)
+    assert loglik(ours) == loglik(plain)
+    assert generate(ours) == generate(plain)
+    assert ours.get_model_info()["hneuron"] is None
+
+
+@pytest.mark.parametrize("mode", ["fold", "hook"])
+def test_alpha_one_identical_and_alpha_zero_changes(tiny_llama_dir, mask_file, mode):
+    plain = make(HFLM, tiny_llama_dir)
+    base_ll, base_gen = loglik(plain), generate(plain)
+    identity = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=1, mode=mode)
+    assert loglik(identity) == base_ll
+    assert generate(identity) == base_gen
+
+    ablated = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0, mode=mode)
+    before = {k: v.clone() for k, v in ablated.model.state_dict().items()}
+    ll = loglik(ablated)
+    assert ll != base_ll
+    generate(ablated)
+    after = ablated.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # undone after every call
+    info = ablated.get_model_info()["hneuron"]
+    assert info["mode"] == mode and info["alpha"] == 0.0 and info["num_neurons"] == 40
+    assert info["mask"] == str(mask_file) and len(info["mask_sha256"]) == 64
+
+
+def test_fold_and_hook_give_same_loglikelihoods(tiny_llama_dir, mask_file):
+    fold = loglik(make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=2, mode="fold"))
+    hook = loglik(make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=2, mode="hook"))
+    assert fold == pytest.approx(hook, abs=1e-4)
+
+
+def test_bad_model_args(tiny_llama_dir, mask_file, tmp_path):
+    with pytest.raises(ValueError, match="alpha= was given without mask="):
+        make(HNeuronLM, tiny_llama_dir, alpha=0)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), mode="fast")
+    with pytest.raises(ValueError, match="alpha must be a number"):
+        make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha="zero")
+    wrong = NeuronMask(ModelSpec(30, 1536, "smollm2-135m-instruct"), (Neuron(0, 0),)).save(tmp_path / "w.hneurons.json")
+    with pytest.raises(MaskShapeError, match="30 layers x d_ff 1536"):
+        make(HNeuronLM, tiny_llama_dir, mask=str(wrong))
+
+
+TINY_TASK = """\
+task: hn_test_tiny
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: "{{{{label}}}}"
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+"""
+
+
+@pytest.mark.slow
+def test_lm_eval_cli_end_to_end(tiny_llama_dir, mask_file, tmp_path):
+    """Plain ``lm_eval`` (no --include_path for the model) finds hneuron-hf and records the mask."""
+    rows = [{"question": f"{a} plus {b}?", "choices": [str(a + b), str(a * b + 1)], "label": 0} for a, b in [(1, 2), (3, 4), (5, 6)]]
+    data = tmp_path / "tiny.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "tiny.yaml").write_text(TINY_TASK.format(data=data))
+    out = tmp_path / "out"
+    cmd = [
+        str(Path(sys.executable).with_name("lm_eval")),
+        "--model", "hneuron-hf",
+        "--model_args", f"pretrained={tiny_llama_dir},mask={mask_file},alpha=0,mode=hook,dtype=float32",
+        "--tasks", "hn_test_tiny", "--include_path", str(tasks),
+        "--device", "cpu", "--batch_size", "2", "--output_path", str(out),
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "hn_test_tiny" in proc.stdout and "acc" in proc.stdout
+    result = json.loads(next(out.rglob("results_*.json")).read_text())
+    assert result["results"]["hn_test_tiny"]["acc,none"] is not None
+    recorded = result["config"]["hneuron"]
+    assert recorded["mask"] == str(mask_file) and recorded["alpha"] == 0.0 and recorded["mode"] == "hook"
+    assert recorded["mask_sha256"] == NeuronMask.load(mask_file).sha256() and recorded["num_neurons"] == 40
