@@ -12,7 +12,10 @@ machine load hit all three alike:
   text cannot change the amount of work.
 
 Reported: per workload, the median over rounds of each model's time and the median of
-the per-round ratios to ``hf`` (targets: fold <= 1.01, hook <= 1.05).
+the per-round ratios to ``hf`` (targets: fold <= 1.01, hook <= 1.05). Because a whole
+workload takes seconds and the load of a shared machine drifts over seconds, the script
+also times single model calls (one padded batch of the same prompts) interleaved
+hf / fold / hook many times: the ``per_call`` section, the finer measurement.
 
     python benchmarks/intervention_overhead.py --model smollm2-135m-instruct --task hn_triviaqa \
         --limit 64 --batch-size 16 --rounds 7 --out results/benchmarks/intervention_overhead.json
@@ -72,8 +75,12 @@ def main() -> None:
     ap.add_argument("--per-mille", type=float, default=1.0, help="mask size, share of all FFN neurons")
     ap.add_argument("--no-chat-template", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--calls", type=int, default=60, help="interleaved single-call repetitions")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (1 is steadiest on a shared machine)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     path = resolve_pretrained(args.model)
     common = dict(device="cpu", dtype="float32", batch_size=args.batch_size)
@@ -106,7 +113,25 @@ def main() -> None:
         if r:
             print(f"round {r}: " + "; ".join(f"{w}: " + ", ".join(f"{n} {seconds[w][n][-1]:.2f}s" for n in names) for w in workloads), file=sys.stderr, flush=True)
 
-    summary = {}
+    # per call: one batch forward, interleaved tightly; the intervention is applied per call
+    batch = plain.tok_batch_encode([r.args[0] + r.args[1] for r in ll_reqs[: args.batch_size]])[0]
+    calls = {n: [] for n in names}
+    for i in range(args.calls + 1):
+        for name in names[i % 3:] + names[: i % 3]:
+            start = time.perf_counter()
+            lms[name]._model_call(batch)
+            if i:
+                calls[name].append(time.perf_counter() - start)
+    summary = {
+        "per_call": {
+            "batch_shape": list(batch.shape),
+            "calls": args.calls,
+            "median_seconds": {n: statistics.median(v) for n, v in calls.items()},
+            "ratio_vs_hf_median_of_paired_calls": {
+                n: statistics.median(a / b for a, b in zip(calls[n], calls["hf"])) for n in names if n != "hf"
+            },
+        }
+    }
     for workload, by_model in seconds.items():
         summary[workload] = {
             "median_seconds": {n: statistics.median(v) for n, v in by_model.items()},
@@ -128,7 +153,8 @@ def main() -> None:
         "results": summary,
     }
     for workload, s in summary.items():
-        print(f"{workload}: " + ", ".join(f"{n} {v:.4f}" for n, v in s["ratio_vs_hf_median_of_paired_rounds"].items()))
+        ratios = s.get("ratio_vs_hf_median_of_paired_rounds") or s["ratio_vs_hf_median_of_paired_calls"]
+        print(f"{workload}: " + ", ".join(f"{n} {v:.4f}" for n, v in ratios.items()))
     if args.out:
         write_json_atomic(args.out, report)
 

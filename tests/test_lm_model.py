@@ -131,3 +131,11 @@ def test_lm_eval_cli_end_to_end(tiny_llama_dir, mask_file, tmp_path):
     recorded = result["config"]["hneuron"]
     assert recorded["mask"] == str(mask_file) and recorded["alpha"] == 0.0 and recorded["mode"] == "hook"
     assert recorded["mask_sha256"] == NeuronMask.load(mask_file).sha256() and recorded["num_neurons"] == 40
+
+
+def test_batch_size_auto(tiny_llama_dir, mask_file):
+    reference = loglik(make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0))
+    auto = HNeuronLM(pretrained=str(tiny_llama_dir), device="cpu", dtype="float32", batch_size="auto",
+                     max_batch_size=8, mask=str(mask_file), alpha=0)
+    assert loglik(auto) == pytest.approx(reference, abs=1e-5)
+    assert auto.batch_sizes  # the detection ran (through the scaled model call)

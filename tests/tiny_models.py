@@ -27,6 +27,14 @@ CONFIGS: dict[str, tuple[type, dict]] = {
     "opt": (tf.OPTConfig, dict(hidden_size=32, ffn_dim=48, num_hidden_layers=2, num_attention_heads=4, word_embed_proj_dim=32)),
     "phi": (tf.PhiConfig, dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4)),
     "gptj": (tf.GPTJConfig, dict(n_embd=32, n_inner=48, n_layer=2, n_head=4, rotary_dim=4)),
+    # multimodal Gemma 3: the language model's layers sit one level deeper
+    "gemma3": (tf.Gemma3Config, dict(
+        text_config=dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, head_dim=8, **_COMMON),
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=28, patch_size=14),
+        mm_tokens_per_image=4,
+    )),
 }
 D_FF = 48
 N_LAYERS = 2
@@ -35,7 +43,7 @@ N_LAYERS = 2
 def make_model(model_type: str, seed: int = 0) -> torch.nn.Module:
     """A tiny float32 causal LM of ``model_type`` with random (seeded) weights, in eval mode."""
     cls, kwargs = CONFIGS[model_type]
-    config = cls(**kwargs, **_COMMON)
+    config = cls(**kwargs) if "text_config" in kwargs else cls(**kwargs, **_COMMON)
     torch.manual_seed(seed)
     model = tf.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     # random init leaves some weights near zero; spread them so that neuron scaling is visible

