@@ -9,9 +9,11 @@ with offloaded, quantised or LoRA-wrapped layers). Both always undo what they di
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -19,6 +21,8 @@ from torch import nn
 
 from hneuron_eval.masks import NeuronMask
 from hneuron_eval.sites import FFNLayout, resolve_ffn, unwrap
+
+logger = logging.getLogger(__name__)
 
 Mode = Literal["fold", "hook", "auto"]
 MODES = ("fold", "hook", "auto")
@@ -76,25 +80,30 @@ class NeuronScaling:
 
     def bind(self, model: nn.Module) -> NeuronScaling:
         """Check the mask fits ``model`` and settle ``auto`` to the mode that will be used."""
-        layout = self._layout(model)
-        if self.mode != "auto":
-            return self
-        foldable = all(_foldable(layout.down_projs[layer]) for layer in self.plan())
-        return NeuronScaling(self.mask, self.alpha, "fold" if foldable else "hook")
+        layout, name = self._layout(model)
+        made_for = self.mask.model.name
+        if made_for and name and Path(made_for).name != Path(name).name:
+            # same shape, other name: allowed (e.g. an instruct model's mask on its base model)
+            logger.warning("mask %s was made for %r, applying it to %r (same FFN shape)", self.mask.source, made_for, name)
+        return replace(self, mode=self._settle(layout))
 
     @contextlib.contextmanager
     def apply(self, model: nn.Module) -> Iterator[None]:
         """Apply to ``model`` for the duration of the block, then restore it exactly."""
-        scaling = self.bind(model)
-        layout = resolve_ffn(model)
-        with (_fold if scaling.mode == "fold" else _hook)(layout, scaling.plan()):
+        layout, _ = self._layout(model)
+        with (_fold if self._settle(layout) == "fold" else _hook)(layout, self.plan()):
             yield
 
-    def _layout(self, model: nn.Module) -> FFNLayout:
+    def _layout(self, model: nn.Module) -> tuple[FFNLayout, str]:
         layout = resolve_ffn(model)
         name = str(getattr(getattr(unwrap(model), "config", None), "name_or_path", "") or "")
         self.mask.check_compatible(layout.num_layers, layout.d_ff, name)
-        return layout
+        return layout, name
+
+    def _settle(self, layout: FFNLayout) -> str:
+        if self.mode != "auto":
+            return self.mode
+        return "fold" if all(_foldable(layout.down_projs[layer]) for layer in self.plan()) else "hook"
 
 
 def scale_neurons(model: nn.Module, mask: NeuronMask, alpha: float | None = None, mode: Mode = "fold"):

@@ -168,3 +168,13 @@ def test_real_model_alpha_one_identity_and_modes_agree(smollm2, mode):
     assert not torch.allclose(folded, base, atol=1e-3)
     torch.testing.assert_close(folded, hooked, atol=1e-4, rtol=0)
     assert_same_weights(before, smollm2)
+
+
+def test_same_shape_other_model_name_warns_but_applies(caplog):
+    model = make_model("llama")
+    model.config.name_or_path = "/models/base-model"
+    mask = mask_for(model, name="instruct-model")
+    with caplog.at_level("WARNING", logger="hneuron_eval.intervention"):
+        scaling = NeuronScaling(mask, 0.0, "auto").bind(model)
+    assert scaling.mode == "fold"
+    assert "made for 'instruct-model'" in caplog.text and "base-model" in caplog.text
