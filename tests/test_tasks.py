@@ -1,0 +1,206 @@
+"""The task YAMLs: discovery by plain lm-eval, bundled data, metric directions, and an end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hneuron_eval import scoring
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ROOT / "tasks"
+TASK_NAMES = ["hn_triviaqa", "hn_nq_open", "hn_selfaware", "hn_falseqa", "hn_nonexist", "hn_jailbreak", "hn_sycophancy"]
+GROUPS = {
+    "hneuron_hallucination": ["hn_triviaqa", "hn_nq_open", "hn_nonexist"],
+    "hneuron_overcompliance": ["hn_selfaware", "hn_falseqa", "hn_jailbreak", "hn_sycophancy"],
+}
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
+
+
+def _raw(name: str) -> dict:
+    return yaml.load((TASKS / f"{name}.yaml").read_text(), Loader=_Loader)
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """A randomly initialised 2-layer Llama with a byte-level BPE tokenizer and a chat template."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    out = tmp_path_factory.mktemp("tiny-llama")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|end|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(["What is the capital of France? Paris. I don't know. I'm sorry."] * 20, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|end|>", pad_token="<|end|>")
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(out)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=8192,
+                         eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id)
+    LlamaForCausalLM(config).save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def manager():
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager()  # no include_path: discovery must work without it
+
+
+def test_plain_task_manager_finds_every_task_and_group(manager):
+    names = set(manager.all_tasks)
+    assert set(TASK_NAMES) <= names
+    assert {"hneuron", *GROUPS} <= names
+
+
+def test_yaml_metrics_have_truthful_directions():
+    for name in TASK_NAMES:
+        cfg = _raw(name)
+        assert cfg["include"] == "_hn_template.yaml"
+        for entry in cfg["metric_list"]:
+            assert entry["aggregation"] == "mean"
+            assert entry["higher_is_better"] is scoring.METRICS[entry["metric"]], (name, entry)
+
+
+def test_groups_list_their_tasks():
+    for group, members in GROUPS.items():
+        assert _raw(group)["task"] == members
+    assert _raw("hneuron")["task"] == list(GROUPS)
+
+
+def test_bundled_data_files_are_small_and_have_provenance():
+    data = TASKS / "data"
+    files = [p for p in data.rglob("*") if p.is_file()]
+    assert files and all(p.stat().st_size < 4 * 1024 * 1024 for p in files)
+    for folder in [p for p in data.iterdir() if p.is_dir()]:
+        assert (folder / "PROVENANCE.md").is_file(), folder
+    assert not any("bioasq" in str(p).lower() for p in files)
+
+
+@pytest.fixture(scope="module")
+def loaded(manager):
+    return {name: manager.load_task_or_group([name])[name] for name in TASK_NAMES}
+
+
+def test_every_task_loads_offline_with_expected_sizes_and_mix(loaded, monkeypatch):
+    sizes = {name: len(task.test_docs()) for name, task in loaded.items()}
+    assert sizes == {
+        "hn_triviaqa": 1000, "hn_nq_open": 3610, "hn_selfaware": 3369, "hn_falseqa": 1374,
+        "hn_nonexist": 4150, "hn_jailbreak": 240, "hn_sycophancy": 1000,
+    }
+    # any --limit prefix mixes both sides of the paired tasks
+    for name, sides in {"hn_selfaware": {"unanswerable", "answerable"}, "hn_falseqa": {"false_premise", "true_premise"},
+                        "hn_nonexist": {"nonexistent", "real"}}.items():
+        assert {d["label"] for d in list(loaded[name].test_docs())[:4]} == sides
+    # triviaqa and sycophancy use disjoint halves of the bundled sample
+    tq = {d["question"] for d in loaded["hn_triviaqa"].test_docs()}
+    sy = {d["question"] for d in loaded["hn_sycophancy"].test_docs()}
+    assert not tq & sy
+
+
+def test_data_does_not_depend_on_working_directory(manager, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    task = manager.load_task_or_group(["hn_falseqa"])["hn_falseqa"]
+    assert len(task.test_docs()) == 1374
+
+
+def test_prompt_switches_between_chat_and_few_shot(loaded):
+    task = loaded["hn_triviaqa"]
+    doc = task.test_docs()[0]
+    seen = []
+
+    def chat_template(messages, add_generation_prompt=True):
+        seen.append(messages)
+        return "CHAT:" + json.dumps(messages)
+
+    chat = task.fewshot_context(doc, 0, apply_chat_template=True, chat_template=chat_template)
+    assert chat.startswith("CHAT:") and seen[0][0]["content"].endswith(scoring.QA_SUFFIX)
+    base = task.fewshot_context(doc, 0)
+    assert base.startswith("Q: What is the capital of Kenya?\nA: Nairobi") and base.endswith(f"Q: {doc['question']}\nA:")
+    assert task.config.generation_kwargs["until"] == ["\nQ:"]
+    with pytest.raises(ValueError, match="num_fewshot=3 is not supported"):
+        task.fewshot_context(doc, 3)
+
+
+def test_process_results_and_unknown_judge(loaded, manager):
+    task = loaded["hn_triviaqa"]
+    doc = dict(task.test_docs()[0])
+    assert task.process_results(doc, [doc["aliases"][0]])["accuracy"] == 1.0
+    assert task.process_results(doc, ["   "])["abstention_rate"] == 1.0
+    from lm_eval.tasks import TaskManager
+
+    with pytest.raises(ValueError, match=r"unknown judge 'gpt5'; expected one of \['rule', 'lm_eval', 'openai'\]"):
+        TaskManager(metadata={"hn_judge": "gpt5"}).load_task_or_group(["hn_triviaqa"])
+
+
+def test_end_to_end_group_run_with_a_tiny_model(tiny_model_dir):
+    """The whole ``hneuron`` group through lm-eval's plain ``hf`` model, chat template on."""
+    from lm_eval import simple_evaluate
+
+    out = simple_evaluate(
+        model="hf",
+        model_args=f"pretrained={tiny_model_dir},dtype=float32",
+        device="cpu",
+        tasks=["hneuron"],
+        limit=2,
+        apply_chat_template=True,
+        gen_kwargs="max_gen_toks=4",
+        bootstrap_iters=0,
+    )
+    res = out["results"]
+    assert set(TASK_NAMES) <= set(res)
+    for name in ("hn_triviaqa", "hn_nq_open"):
+        total = sum(res[name][f"{m},none"] for m in ("accuracy", "hallucination_rate", "abstention_rate"))
+        assert math.isclose(total, 1.0)
+    assert "attack_success,none" in res["hn_jailbreak"] and "flip_rate,none" in res["hn_sycophancy"]
+    assert "compliance,none" in res["hneuron_overcompliance"]
+    assert "hallucination_rate,none" in res["hneuron_hallucination"]
+    assert {"hallucination_rate,none", "compliance,none", "over_refusal,none"} <= set(res["hneuron"])
+    assert out["higher_is_better"]["hn_triviaqa"]["hallucination_rate"] is False
+
+
+@pytest.mark.slow
+def test_adding_tasks_doc(tiny_model_dir, tmp_path):
+    """Follow docs/adding-tasks.md: its JSONL, YAML and command (MODEL -> a tiny model, plus an output dir and a 4-token cap)."""
+    import re
+    import subprocess
+    import sys
+
+    doc = (ROOT / "docs" / "adding-tasks.md").read_text()
+    blocks = dict(re.findall(r"```(jsonl|yaml|bash)\n(.*?)```", doc, flags=re.S))
+    folder = tmp_path / "my_tasks"
+    folder.mkdir()
+    (folder / "capitals.jsonl").write_text(blocks["jsonl"])
+    (folder / "my_capitals.yaml").write_text(blocks["yaml"])
+    command = blocks["bash"].strip().replace("MODEL", tiny_model_dir)
+    assert command.startswith("lm_eval ")
+    args = command.split()[1:] + ["--output_path", str(tmp_path / "out"), "--gen_kwargs", "max_gen_toks=4"]
+    run = subprocess.run([sys.executable, "-m", "lm_eval", *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text())["results"]["my_capitals"]
+    assert result["accuracy,none"] + result["hallucination_rate,none"] + result["abstention_rate,none"] == pytest.approx(1.0)
+
+    (folder / "capitals.jsonl").write_text('{"question": "Q?", "answers": "Paris"}\n')
+    bad = subprocess.run([sys.executable, "-m", "lm_eval", *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "capitals.jsonl:1: answers: expected a non-empty list of strings" in bad.stderr
