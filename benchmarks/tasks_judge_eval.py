@@ -70,7 +70,9 @@ def main(labelled: str = "results/judges/labelled_responses.jsonl", prefix: str 
     for row in rows:
         if "split" in row:
             splits.setdefault(row["split"], []).append(row)
-    lines = [f"Rule judges vs hand labels: {len(rows)} responses from {', '.join(models)} ({Path(labelled).name}).", ""]
+    command = "python " + " ".join(["benchmarks/tasks_judge_eval.py", *sys.argv[1:]])
+    lines = [f"Rule judges vs hand labels: {len(rows)} responses from {', '.join(models)} ({Path(labelled).name}).",
+             f"Command: `{command}`", ""]
     report = {}
     for split, subset in splits.items():
         stats = evaluate(subset)
@@ -85,7 +87,7 @@ def main(labelled: str = "results/judges/labelled_responses.jsonl", prefix: str 
     table = "\n".join(lines)
     print(table)
     write_text_atomic(prefix + ".md", table)
-    write_json_atomic(prefix + ".json", {"labelled_file": labelled, "splits": report})
+    write_json_atomic(prefix + ".json", {"command": command, "labelled_file": labelled, "splits": report})
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ class NeuronScaling:
         if self.alpha is not None and (isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not math.isfinite(self.alpha)):
             raise ValueError(f"alpha must be a finite number, got {self.alpha!r}")
 
-    def alpha_of(self, layer: int, index: int, own: float | None) -> float:
+    def alpha_of(self, own: float | None) -> float:
+        """The scale a neuron gets: the override, else its own alpha, else the mask default."""
         if self.alpha is not None:
             return float(self.alpha)
         return own if own is not None else self.mask.default_alpha
@@ -59,7 +60,7 @@ class NeuronScaling:
         """layer -> (neuron indices, alphas), leaving out neurons whose alpha is exactly 1."""
         out: dict[int, tuple[list[int], list[float]]] = {}
         for layer, neurons in self.mask.by_layer().items():
-            pairs = [(n.index, self.alpha_of(layer, n.index, n.alpha)) for n in neurons]
+            pairs = [(n.index, self.alpha_of(n.alpha)) for n in neurons]
             pairs = [(i, a) for i, a in pairs if a != 1.0]
             if pairs:
                 out[layer] = ([i for i, _ in pairs], [a for _, a in pairs])
