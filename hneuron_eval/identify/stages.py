@@ -1,0 +1,218 @@
+"""The stages of a run: sample -> features -> probe -> evaluate; each resumes and can be re-run alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hneuron_eval.fileio import write_json_atomic
+from hneuron_eval.identify import data as D
+from hneuron_eval.identify.answer_span import RULE, SpanFinder
+from hneuron_eval.identify.cett import CETTExtractor, FeatureRow
+from hneuron_eval.identify.jsonl import read_records
+from hneuron_eval.identify.run import Run
+from hneuron_eval.identify.sampling import Sampler, SamplingConfig
+from hneuron_eval.identify.splits import balance, check_disjoint
+from hneuron_eval.identify.store import FeatureStore
+
+EVAL_SETS = ("triviaqa", "nq_open", "bioasq", "nonexist")
+
+
+def _sampler(run: Run, samples: int) -> Sampler:
+    c = run.config
+    model, tok = run.model_and_tokenizer()
+    return Sampler(model, tok, SamplingConfig(samples=samples, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p,
+                                              max_new_tokens=c.max_new_tokens, batch_size=c.batch_size, seed=c.seed))
+
+
+def sample(run: Run) -> dict[str, Any]:
+    """Sample train (train-heldout file, ``samples`` each) and test (dev file) answers; write balanced disjoint splits."""
+    c = run.config
+    train_q, train_src = run.train_questions()
+    test_q, test_src = run.test_questions()
+    train = _sampler(run, c.samples).run(train_q, run.path("samples", "train.jsonl"), "sample train")
+    test = _sampler(run, c.test_samples).run(test_q, run.path("samples", "test.jsonl"), "sample test")
+    check_disjoint(train, test)
+    hint = f"Use more --questions (now {c.questions}) or fewer --samples (now {c.samples})."
+    splits = {
+        "train": balance(train, c.seed, c.train_per_class, c.min_per_class, f"train set ({run.path('samples', 'train.jsonl')}, {c.samples} samples each)", hint),
+        "test": balance(test, c.seed, None, 1, f"test set ({run.path('samples', 'test.jsonl')}, {c.test_samples} samples each)", "Use more --test-questions."),
+        "source_rows_skipped": {"train": train_src.skipped, "test": test_src.skipped},
+        "disjoint_checked": True, "run_id": run.info["run_id"],
+    }
+    write_json_atomic(run.path("splits.json"), splits)
+    return splits
+
+
+def _rows(records: dict[str, dict[str, Any]], ids: list[str], finder: SpanFinder) -> tuple[list[FeatureRow], int]:
+    """Feature rows from the first response of each record, and how many spans fell back to all output tokens."""
+    rows, fallbacks = [], 0
+    for i in ids:
+        rec = records[i]
+        resp = rec["responses"][0]["ids"]
+        start, end, fell_back = finder.find(resp)
+        fallbacks += fell_back
+        rows.append(FeatureRow(i, rec["prompt_ids"], resp, (start, end)))
+    return rows, fallbacks
+
+
+def extract(run: Run, name: str, records: list[dict[str, Any]], split: dict[str, Any]) -> FeatureStore:
+    """CETT features of a balanced split into ``features/<name>`` (resumes from the completed-rows counter)."""
+    c = run.config
+    model, tok = run.model_and_tokenizer()
+    by_id = {r["id"]: r for r in records}
+    ids = split["hallucinated"] + split["faithful"]
+    labels = [1] * len(split["hallucinated"]) + [0] * len(split["faithful"])
+    rows, fallbacks = _rows(by_id, ids, SpanFinder(tok, c.answer_tokens))
+    store = FeatureStore(run.path("features", name))
+    ext = CETTExtractor(model, padding_side="right", pad_id=tok.pad_token_id or 0)
+    extra = {"labels": labels, "answer_tokens": c.answer_tokens, "answer_rule": RULE if c.answer_tokens == "span" else "all output tokens",
+             "span_fallbacks": fallbacks, "answer_lengths": [r.span[1] - r.span[0] for r in rows]}
+    store.create_or_resume(run.identity(), ids, extra, ext.width, c.feature_dtype)
+    store.fill(len(rows), c.feature_batch_size, lambda a, b: ext.extract(rows[a:b]), f"features {name}")
+    return store
+
+
+def features(run: Run) -> None:
+    """Features for the train and test splits."""
+    splits = json.loads(run.path("splits.json").read_text())
+    for name in ("train", "test"):
+        extract(run, name, read_records(run.path("samples", f"{name}.jsonl")), splits[name])
+
+
+def load_features(run: Run, name: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
+    meta, ans, oth = FeatureStore(run.path("features", name)).load(run.identity())
+    return meta, np.asarray(ans, dtype=np.float32), np.asarray(oth, dtype=np.float32), np.asarray(meta["labels"])
+
+
+def probe(run: Run, c_grid: list[float] | None = None, mode: str | None = None) -> dict[str, Any]:
+    """C grid on a held-out part of train, refit at the best C, save the probe and the H-neuron + random masks.
+
+    ``c_grid`` / ``mode`` override the run's settings (recorded in probe/selection.json and the probe header).
+    """
+    import time
+
+    from hneuron_eval.identify.probe import HNeuronProbe, best_c, select_c, training_rows
+    from hneuron_eval.masks import ModelSpec, NeuronMask, Neuron
+
+    c = run.config
+    c_grid, mode = list(c_grid or c.c_grid), mode or c.mode
+    meta, ans, oth, y = load_features(run, "train")
+    t0 = time.perf_counter()
+    grid = select_c(ans, oth, y, c_grid, mode, c.val_fraction, c.seed)
+    grid_seconds = time.perf_counter() - t0
+    if c.suppress_questions:
+        _add_suppression(run, grid)
+    C = best_c(grid)
+    X, yy = training_rows(ans, oth, y, mode)
+    fitted = HNeuronProbe(C=C).fit(X, yy)
+    extra = {"mode": mode, "answer_rule": meta["answer_rule"], "c_grid": grid, "chosen_C": C, "n_train_responses": int(len(y))}
+    fitted.save(run.path("probe", "probe"), run.identity(), extra)
+    hn = fitted.h_neurons(run.info["d_ff"])
+    spec = ModelSpec(run.info["num_layers"], run.info["d_ff"], run.info["model"], run.info["architecture"], run.info["model_type"])
+    prov = {"method": "h-neurons (L1 logistic regression on CETT, positive weights)", "run_id": run.info["run_id"],
+            "mode": mode, "C": C, "samples": c.samples, "questions": c.questions, "seed": c.seed,
+            "train_per_class": int(len(y) // 2), "data": "TriviaQA unfiltered train-heldout (DPR dev)", "versions": run.info["versions"]}
+    mask = NeuronMask(spec, tuple(Neuron(l, i, w) for l, i, w in hn), 0.0, prov)
+    slug = run.slug()
+    out = {"mode": mode, "chosen_C": C, "c_grid": grid, "grid_fit_seconds": grid_seconds, "n_h_neurons": len(hn)}
+    paths = run.path(f"{slug}.hneurons.json"), run.path(f"{slug}.random-seed{c.seed}.hneurons.json")
+    for stale in paths:  # a re-run must not leave the masks of an earlier probe behind
+        stale.unlink(missing_ok=True)
+    if len(mask):
+        mask.save(paths[0])
+        mask.random_control(c.seed).save(paths[1])
+    write_json_atomic(run.path("probe", "selection.json"), out)
+    return out
+
+
+def _add_suppression(run: Run, grid: list[dict[str, Any]]) -> None:
+    """Task accuracy with each candidate's H-neurons ablated, on train-file questions outside the train split."""
+    from hneuron_eval.identify.suppression import suppressed_accuracy
+
+    c, d_ff = run.config, run.info["d_ff"]
+    used = {r["id"] for r in read_records(run.path("samples", "train.jsonl"))}
+    pool = [q for q in D.triviaqa_train().questions if q.id not in used][:c.suppress_questions]
+    model, tok = run.model_and_tokenizer()
+    for g in grid:
+        neurons = [(i // d_ff, i % d_ff) for i in g["h_neuron_index"]]
+        g["suppressed_task_accuracy"] = suppressed_accuracy(
+            model, tok, pool, neurons, run.info["model"], run.path("probe", f"suppressed-C{g['C']:g}.jsonl"), c.batch_size, c.max_new_tokens)
+
+
+def _eval_questions(run: Run, name: str, bioasq: str | None) -> tuple[list[D.Question], D.QuestionSet] | str:
+    """Questions of a cross-domain set, or the reason it is skipped."""
+    from hneuron_eval.identify.run import _subset
+
+    n, seed = run.config.eval_questions, run.config.seed + 2
+    if name == "nq_open":
+        qs = D.nq_open()
+    elif name == "bioasq":
+        if not bioasq:
+            return "skipped: no --bioasq path given (BioASQ is not bundled; pass the factoid jsonl)"
+        if not Path(bioasq).is_file():
+            return f"skipped: BioASQ file not found: {bioasq}"
+        qs = D.bioasq(bioasq)
+    else:
+        qs = D.read_nec()
+        half = n // 2  # the same number of invented-entity and real-entity prompts
+        fake = _subset([q for q in qs.questions if q.kind == "nonexistent"], half, seed)
+        real = _subset([q for q in qs.questions if q.kind == "real"], half, seed)
+        return fake + real, qs
+    return _subset(qs.questions, n, seed), qs
+
+
+def evaluate(run: Run, bioasq: str | None = None) -> dict[str, Any]:
+    """Accuracy/AUROC with CIs on held-out TriviaQA, NQ-Open, BioASQ and NEC: full probe, H-neurons and random neurons."""
+    from hneuron_eval.identify.evaluate import compare_on, subset_probe
+    from hneuron_eval.identify.probe import HNeuronProbe
+    from hneuron_eval.masks import NeuronMask
+
+    c = run.config
+    full, header = HNeuronProbe.load(run.path("probe", "probe"), run.identity())
+    _, tr_ans, tr_oth, tr_y = load_features(run, "train")
+    d_ff = run.info["d_ff"]
+    slug = run.slug()
+    mask_path = run.path(f"{slug}.hneurons.json")
+    if not mask_path.exists():
+        raise RuntimeError(f"{mask_path}: the probe found no H-neurons (no positive weight at C={header['chosen_C']}); try a larger C grid")
+    mask = NeuronMask.load(mask_path)
+    flat = lambda m: np.array([n.layer * d_ff + n.index for n in m.neurons])  # noqa: E731
+    mode = header["mode"]
+    h_probe = subset_probe(flat(mask), tr_ans, tr_oth, tr_y, mode)
+    random_probes = [subset_probe(flat(mask.random_control(s)), tr_ans, tr_oth, tr_y, mode) for s in range(c.random_seeds)]
+
+    sets, info = {}, {}
+    _, te_ans, _, te_y = load_features(run, "test")
+    sets["triviaqa"] = (te_ans, te_y)
+    splits = json.loads(run.path("splits.json").read_text())
+    info["triviaqa"] = {"split": {k: splits["test"][k] for k in ("per_class", "label_counts", "dropped", "questions")}}
+    for name in EVAL_SETS[1:]:
+        got = _eval_questions(run, name, bioasq)
+        if isinstance(got, str):
+            print(f"[evaluate] {name}: {got}")
+            info[name] = {"skipped": got}
+            continue
+        questions, src = got
+        records = _sampler(run, c.test_samples).run(questions, run.path("samples", f"eval-{name}.jsonl"), f"sample {name}")
+        try:
+            split = balance(records, c.seed, None, 1, f"{name} ({len(records)} questions)")
+        except ValueError as exc:
+            print(f"[evaluate] {name}: skipped: {exc}")
+            info[name] = {"skipped": str(exc), "source_rows_skipped": src.skipped}
+            continue
+        store = extract(run, f"eval-{name}", records, split)
+        meta, ans, _ = store.load(run.identity())
+        sets[name] = (np.asarray(ans, dtype=np.float32), np.asarray(meta["labels"]))
+        info[name] = {"split": {k: split[k] for k in ("per_class", "label_counts", "dropped", "questions")}, "source_rows_skipped": src.skipped}
+    results = compare_on(sets, full, h_probe, random_probes, c.n_boot, c.seed)
+    for name in info:
+        results.setdefault(name, {}).update(info[name])
+    out = {"n_h_neurons": len(mask), "share_per_mille": 1000 * mask.share(), "random_seeds": c.random_seeds,
+           "detector": "L2 logistic regression (C=1, standardised) on the CETT of the H-neurons / of random neurons with the same per-layer counts",
+           "sets": results}
+    write_json_atomic(run.path("evaluation.json"), out)
+    return out

@@ -1,0 +1,111 @@
+"""Feature files: two memory-mapped .npy matrices per set, a completed-rows counter, and a header binding them to a model and run."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from hneuron_eval.fileio import write_json_atomic
+
+FORMAT = "hneuron-cett-features"
+DTYPES = ("float32", "float16")
+
+
+class ArtifactMismatchError(ValueError):
+    """An artifact was made for another model or run than the one it is used with."""
+
+
+def check_identity(path: str | Path, found: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Refuse an artifact whose model name, FFN shape or run id differs from ``expected``; the message names both."""
+    for key in ("model", "num_layers", "d_ff", "run_id"):
+        if key in expected and found.get(key) != expected[key]:
+            raise ArtifactMismatchError(
+                f"{path}: made for model {found.get('model')!r} ({found.get('num_layers')} layers x d_ff "
+                f"{found.get('d_ff')}, run {found.get('run_id')!r}) but this run uses model {expected.get('model')!r} "
+                f"({expected.get('num_layers')} layers x d_ff {expected.get('d_ff')}, run {expected.get('run_id')!r}); "
+                f"field {key!r} differs"
+            )
+
+
+class FeatureStore:
+    """``meta.json`` (identity, row ids, labels, span stats) + ``answer.npy`` / ``other.npy`` + ``progress.json``."""
+
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+
+    @property
+    def meta_path(self) -> Path:
+        return self.dir / "meta.json"
+
+    def meta(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.meta_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{self.meta_path}: no feature file here; run the 'features' stage first") from None
+
+    def completed(self) -> int:
+        path = self.dir / "progress.json"
+        return json.loads(path.read_text())["completed"] if path.exists() else 0
+
+    def create_or_resume(self, identity: dict[str, Any], ids: list[str], extra: dict[str, Any], width: int, dtype: str) -> int:
+        """Create empty matrices, or check an existing store is the same job; returns rows already done."""
+        if dtype not in DTYPES:
+            raise ValueError(f"feature dtype must be one of {DTYPES}, got {dtype!r}")
+        if self.meta_path.exists():
+            meta = self.meta()
+            check_identity(self.meta_path, meta["identity"], identity)
+            if meta["ids"] != ids or meta["dtype"] != dtype or meta["width"] != width:
+                raise ArtifactMismatchError(
+                    f"{self.meta_path}: an unfinished feature file for other rows/dtype exists "
+                    f"({len(meta['ids'])} rows, {meta['dtype']}) vs requested ({len(ids)} rows, {dtype}); delete {self.dir} to redo it"
+                )
+            return self.completed()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for name in ("answer", "other"):
+            np.lib.format.open_memmap(self.dir / f"{name}.npy", mode="w+", dtype=dtype, shape=(len(ids), width)).flush()
+        write_json_atomic(self.dir / "progress.json", {"completed": 0})
+        write_json_atomic(self.meta_path, {"format": FORMAT, "identity": identity, "ids": ids, "dtype": dtype, "width": width, **extra})
+        return 0
+
+    def fill(self, n_rows: int, batch_size: int, compute: Callable[[int, int], tuple[np.ndarray, np.ndarray]], desc: str = "features") -> None:
+        """Compute rows [done, n_rows) in batches; each batch is written and fsynced before the counter moves.
+
+        Rows go in with plain positioned writes, not through a writable memory map, so the
+        process's memory stays flat however many rows the file holds.
+        """
+        done = self.completed()
+        files = {name: self.dir / f"{name}.npy" for name in ("answer", "other")}
+        layout = {}
+        for name, path in files.items():
+            m = np.load(path, mmap_mode="r")
+            layout[name] = (m.offset, m.dtype, m.shape[1] * m.dtype.itemsize)
+            del m
+        with open(files["answer"], "r+b") as fa, open(files["other"], "r+b") as fo, \
+                tqdm(total=n_rows, initial=done, desc=desc, unit="row") as bar:
+            for start in range(done, n_rows, batch_size):
+                stop = min(start + batch_size, n_rows)
+                for f, name, rows in zip((fa, fo), ("answer", "other"), compute(start, stop)):
+                    offset, dtype, row_bytes = layout[name]
+                    f.seek(offset + start * row_bytes)
+                    f.write(np.ascontiguousarray(rows, dtype=dtype).tobytes())
+                    f.flush()
+                    os.fsync(f.fileno())
+                write_json_atomic(self.dir / "progress.json", {"completed": stop})
+                bar.update(stop - start)
+
+    def load(self, expected: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        """Meta and read-only memory maps of a finished store, after the identity check."""
+        meta = self.meta()
+        if meta.get("format") != FORMAT:
+            raise ArtifactMismatchError(f"{self.meta_path}: field 'format': expected {FORMAT!r}, got {meta.get('format')!r}")
+        check_identity(self.meta_path, meta["identity"], expected)
+        done = self.completed()
+        if done != len(meta["ids"]):
+            raise RuntimeError(f"{self.dir}: only {done} of {len(meta['ids'])} rows are computed; re-run the 'features' stage to finish")
+        return meta, np.load(self.dir / "answer.npy", mmap_mode="r"), np.load(self.dir / "other.npy", mmap_mode="r")

@@ -1,0 +1,86 @@
+"""The whole `identify` command on a tiny random model with small question sets: every artifact is produced and consistent."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hneuron_eval.identify import data as D
+from hneuron_eval.identify.cli import main
+from hneuron_eval.masks import NeuronMask
+from identify_fixtures import tiny_llama, tiny_tokenizer
+
+COMMON = ["paris", "london", "mars", "venus", "red"]
+
+
+def _qs(prefix, n, aliases, kind="qa"):
+    words = ["who", "what", "capital", "planet", "city", "france", "wrote"]
+    return [D.Question(f"{prefix}-{i}", f"{words[i % 7]} is the {words[(i // 7) % 7]} of {words[(i // 49) % 7]} ?", tuple(aliases), kind)
+            for i in range(n)]
+
+
+@pytest.fixture()
+def tiny_run(tmp_path, monkeypatch):
+    tok = tiny_tokenizer(chat=True)
+    tiny_llama(vocab_size=len(tok)).save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    train, dev = _qs("tr", 90, COMMON), _qs("dev", 60, COMMON)
+    dev = [D.Question(q.id, "it " + q.question, q.aliases) for q in dev]  # different texts from train
+    monkeypatch.setattr(D, "triviaqa_train", lambda: D.QuestionSet("train", "-", train, {"no answer aliases": 2}))
+    monkeypatch.setattr(D, "triviaqa_dev", lambda: D.QuestionSet("dev", "-", dev))
+    monkeypatch.setattr(D, "nq_open", lambda: D.QuestionSet("nq", "-", _qs("nq", 10, ["shakespeare france capital"])))
+    nec = _qs("fake", 20, [], "nonexistent") + _qs("real", 20, [], "real")
+    monkeypatch.setattr(D, "read_nec", lambda: D.QuestionSet("nec", "-", nec))
+    return tmp_path
+
+
+def test_identify_end_to_end(tiny_run, capsys):
+    out = tiny_run / "run"
+    args = ["identify", "--model", str(tiny_run / "model"), "--out", str(out), "--samples", "2", "--questions", "90",
+            "--eval-questions", "40", "--max-new-tokens", "6", "--min-per-class", "3", "--c-grid", "1", "10", "100",
+            "--random-seeds", "2", "--batch-size", "16", "--suppress-questions", "4", "--bioasq", str(tiny_run / "missing.jsonl")]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "bioasq: skipped: BioASQ file not found" in printed and "nq_open: skipped" in printed
+    run = json.loads((out / "run.json").read_text())
+    splits = json.loads((out / "splits.json").read_text())
+    train_ids = splits["train"]["faithful"] + splits["train"]["hallucinated"]
+    test_ids = splits["test"]["faithful"] + splits["test"]["hallucinated"]
+    assert not set(train_ids) & set(test_ids)
+    assert len(splits["train"]["faithful"]) == len(splits["train"]["hallucinated"]) >= 3
+    assert splits["source_rows_skipped"]["train"] == {"no answer aliases": 2}
+    meta = json.loads((out / "features" / "train" / "meta.json").read_text())
+    assert meta["identity"]["run_id"] == run["run_id"] and meta["ids"] == splits["train"]["hallucinated"] + splits["train"]["faithful"]
+    assert np.load(out / "features" / "train" / "answer.npy").shape == (len(train_ids), 2 * 64)
+    mask = NeuronMask.load(out / "model.hneurons.json")
+    assert len(mask) > 0 and all(n.weight > 0 for n in mask.neurons) and mask.provenance["run_id"] == run["run_id"]
+    control = NeuronMask.load(out / "model.random-seed0.hneurons.json")
+    assert len(control) == len(mask)
+    report = json.loads((out / "report.json").read_text())
+    sets = report["evaluation"]["sets"]
+    assert set(sets) == {"triviaqa", "nq_open", "bioasq", "nonexist"}
+    assert "h_neurons" in sets["triviaqa"] and "h_neurons" in sets["nonexist"] and len(sets["triviaqa"]["random"]) == 2
+    selection = json.loads((out / "probe" / "selection.json").read_text())
+    assert all(0 <= g["suppressed_task_accuracy"] <= 1 for g in selection["c_grid"])
+    md = (out / "report.md").read_text()
+    assert "| random / H |" in md and "(chosen)" in md
+    # re-running resumes: nothing is sampled or extracted again, the same report comes out
+    mtime = (out / "samples" / "train.jsonl").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (out / "samples" / "train.jsonl").stat().st_mtime_ns == mtime
+
+
+def test_other_model_in_same_run_dir_refused(tiny_run):
+    out = tiny_run / "run"
+    (out).mkdir()
+    (out / "run.json").write_text(json.dumps({"model": "gemma-3-270m", "config": {"model": "gemma-3-270m"}}))
+    with pytest.raises(ValueError, match="belongs to model 'gemma-3-270m'"):
+        main(["sample", "--model", str(tiny_run / "model"), "--out", str(out)])
+
+
+def test_too_few_samples_error_from_the_command(tiny_run):
+    with pytest.raises(ValueError, match=r"train set .*found \d+ faithful and \d+ hallucinated.*need at least 500.*--questions \(now 90\)"):
+        main(["sample", "--model", str(tiny_run / "model"), "--out", str(tiny_run / "r"), "--samples", "2",
+              "--questions", "90", "--max-new-tokens", "4", "--min-per-class", "500"])

@@ -1,0 +1,84 @@
+"""Probe: L1 selection finds planted neurons, save/load round trip, refusal of a foreign probe, modes, C grid."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hneuron_eval.identify.evaluate import bootstrap_metrics, subset_probe
+from hneuron_eval.identify.probe import HNeuronProbe, best_c, select_c, training_rows
+from hneuron_eval.identify.store import ArtifactMismatchError
+
+IDENT = {"model": "tiny", "num_layers": 2, "d_ff": 50, "run_id": "abc"}
+
+
+def planted(n=200, seed=0):
+    """Hallucinated rows have larger CETT at flat neurons 7 and 63; neuron 20 is larger for faithful ones."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([1, 0], n // 2)
+    ans = rng.random((n, 100)) * 0.1
+    ans[:, 7] += 0.3 * y
+    ans[:, 63] += 0.3 * y
+    ans[:, 20] += 0.3 * (1 - y)
+    oth = rng.random((n, 100)) * 0.1
+    return ans.astype(np.float32), oth.astype(np.float32), y
+
+
+def test_finds_planted_h_neurons_and_only_positive_weights():
+    ans, oth, y = planted()
+    X, yy = training_rows(ans, oth, y, "1-vs-1")
+    probe = HNeuronProbe(C=1.0).fit(X, yy)
+    hn = probe.h_neurons(d_ff=50)
+    assert {(l, i) for l, i, _ in hn} == {(0, 7), (1, 13)}
+    assert all(w > 0 for *_, w in hn)
+    assert probe.coef_[20] < 0
+    assert (probe.predict(ans) == y).mean() > 0.95
+
+
+def test_3_vs_1_rows():
+    ans, oth, y = planted(10)
+    X, yy = training_rows(ans, oth, y, "3-vs-1")
+    assert X.shape == (20, 100) and yy.sum() == 5 and (yy[10:] == 0).all()
+    with pytest.raises(ValueError, match="mode"):
+        training_rows(ans, oth, y, "2-vs-2")
+
+
+def test_save_load_round_trip_equals_predictions_without_pickle(tmp_path):
+    ans, oth, y = planted()
+    for probe in (HNeuronProbe(C=0.5).fit(ans, y), subset_probe(np.array([3, 7, 63, 90]), ans, oth, y, "3-vs-1")):
+        path = probe.save(tmp_path / "p", IDENT, {"mode": "1-vs-1"})
+        loaded, header = HNeuronProbe.load(path, IDENT)
+        np.testing.assert_array_equal(loaded.predict_proba(ans), probe.predict_proba(ans))
+        assert header["input_definition"]["tokens"].startswith("answer tokens")
+        assert loaded.get_params()["C"] == probe.C
+        raw = (tmp_path / "p.safetensors").read_bytes() + (tmp_path / "p.json").read_bytes()
+        assert b"pickle" not in raw and b"\x80\x04" not in raw[:2]
+    with pytest.raises(ArtifactMismatchError, match=r"made for model 'tiny'.*this run uses model 'other'"):
+        HNeuronProbe.load(tmp_path / "p", {**IDENT, "model": "other"})
+
+
+def test_wrong_width_refused():
+    ans, _, y = planted()
+    probe = HNeuronProbe().fit(ans, y)
+    with pytest.raises(ValueError, match="expects 100 features"):
+        probe.predict(ans[:, :50])
+
+
+def test_c_grid_reports_neurons_per_c_and_more_with_larger_c():
+    ans, oth, y = planted()
+    grid = select_c(ans, oth, y, [0.01, 0.3, 10.0], "3-vs-1")
+    counts = [g["n_nonzero"] for g in grid]
+    assert counts == sorted(counts) and counts[0] < counts[-1]
+    assert all(g["n_val"] == 50 for g in grid)
+    assert best_c(grid) in (0.3, 10.0)
+
+
+def test_bootstrap_ci_contains_point_estimate():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 100)
+    scores = y + rng.normal(0, 1, 200) - 0.5
+    m = bootstrap_metrics(y, scores, n_boot=300)
+    assert m["accuracy_ci95"][0] <= m["accuracy"] <= m["accuracy_ci95"][1]
+    assert 0.7 < m["auroc"] < 0.9 and m["auroc_ci95"][0] < m["auroc"] < m["auroc_ci95"][1]
