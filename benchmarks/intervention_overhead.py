@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import platform
 import statistics
 import sys
@@ -82,6 +83,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    load_before = os.getloadavg()
     path = resolve_pretrained(args.model)
     common = dict(device="cpu", dtype="float32", batch_size=args.batch_size)
     plain = HFLM(pretrained=path, **common)
@@ -146,7 +148,8 @@ def main() -> None:
         "model": args.model, "task": args.task, "limit": args.limit, "batch_size": args.batch_size,
         "chat_template": chat, "gen_tokens": args.gen_tokens, "rounds": args.rounds, "seed": args.seed,
         "mask_neurons": count, "mask_per_mille": round(1000 * count / layout.num_neurons, 4),
-        "device": "cpu", "torch_threads": torch.get_num_threads(),
+        "device": "cpu", "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "versions": {"hneuron-eval": __version__, "lm-eval": lm_eval.__version__, "torch": torch.__version__,
                      "transformers": transformers.__version__, "python": platform.python_version()},
         "targets": {"hneuron-hf fold": 1.01, "hneuron-hf hook": 1.05},

@@ -26,8 +26,9 @@ def main() -> None:
         f"task `{r['task']}` prompts (limit {r['limit']}, chat template {r['chat_template']}), batch size {r['batch_size']},",
         f"mask of {r['mask_neurons']} random neurons ({r['mask_per_mille']} per mille) at alpha=0, seed {r['seed']};",
         f"versions {r['versions']}.",
-        "The machine (2 cores) was shared with other jobs during the run: interleaving the three models",
-        "keeps the ratios fair, but single rounds vary by a few percent (see the JSON).", "",
+        f"Load average (1 min) before / after the run: {r.get('load_average_1min_before_after', 'not recorded')} on "
+        f"{r.get('cpu_count', '?')} cores. Interleaving the three models keeps the ratios fair under load;",
+        "single rounds still vary by a few percent (see the JSON).", "",
         "| workload | hf median s | fold median s | hook median s | fold / hf | hook / hf | target fold / hook |",
         "|---|---|---|---|---|---|---|",
     ]
