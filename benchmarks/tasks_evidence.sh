@@ -22,4 +22,4 @@ end=$(date +%s)
 echo "date_end_utc: $(date -u +%FT%TZ)" >> "$out/RUN.txt"
 echo "wall_seconds: $((end - start))" >> "$out/RUN.txt"
 # the results table lm_eval printed (last lines of its log)
-awk '/^\|/' "$out/lm_eval.log" > "$out/table.md"
+{ echo "command: ${cmd[*]}"; echo; awk '/^\|/' "$out/lm_eval.log"; } > "$out/table.md"

@@ -78,7 +78,9 @@ def main(run: str) -> None:
     run_dir = Path(run)
     tasks = rescore(run_dir)
     grouped = groups(tasks)
-    lines = [f"Re-scored with the current rule judges from the responses logged in `{run_dir.name}`.", "",
+    command = f"python benchmarks/tasks_rescore.py {run}"
+    lines = [f"Re-scored with the current rule judges from the responses logged in `{run_dir.name}`.",
+             f"Command: `{command}` (the generating lm_eval command is in RUN.txt).", "",
              "| task / group | metric | dir | value | stderr | n docs |", "|---|---|---|---|---|---|"]
     for name, metrics in {**grouped, **tasks}.items():
         for metric in sorted(k for k in metrics if k in METRICS):
@@ -89,7 +91,7 @@ def main(run: str) -> None:
     table = "\n".join(lines) + "\n"
     print(table)
     write_text_atomic(run_dir / "rescored.md", table)
-    write_json_atomic(run_dir / "rescored.json", {"tasks": tasks, "groups": grouped})
+    write_json_atomic(run_dir / "rescored.json", {"command": command, "tasks": tasks, "groups": grouped})
 
 
 if __name__ == "__main__":
