@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ast
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from hneuron_eval.datafiles import DataError, read_jsonl
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "identify"
 TRIVIAQA_TRAIN = DATA_DIR / "triviaqa_unfiltered_train-heldout.dpr-dev.tsv"
@@ -14,10 +15,6 @@ TRIVIAQA_DEV = DATA_DIR / "triviaqa_unfiltered_dev.dpr-test.tsv"
 NQ_OPEN_DEV = DATA_DIR / "NQ-open.dev.jsonl"
 NEC_UNANSWERABLE = DATA_DIR / "NEC_unanswerable.json"
 NEC_ANSWERABLE = DATA_DIR / "NEC_answerable.json"
-
-
-class DataError(ValueError):
-    """A data file is malformed; the message names the file, line and field."""
 
 
 @dataclass(frozen=True)
@@ -67,27 +64,13 @@ def read_dpr_tsv(path: str | Path, name: str, prefix: str) -> QuestionSet:
     return out
 
 
-def _jsonl(path: Path):
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {lineno}: malformed JSON: {exc.msg}") from None
-            if not isinstance(rec, dict):
-                raise DataError(f"{path}: line {lineno}: expected a JSON object, got {type(rec).__name__}")
-            yield lineno, rec
-
-
 def read_qa_jsonl(path: str | Path, name: str, prefix: str, question_key: str, answer_key: str) -> QuestionSet:
     """JSONL with a question field and a list-of-strings answer field (NQ-Open, BioASQ factoid)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{name}: file not found: {path}")
     out = QuestionSet(name, str(path), [])
-    for lineno, rec in _jsonl(path):
+    for lineno, rec in read_jsonl(path):
         q, answers = rec.get(question_key), rec.get(answer_key)
         if not isinstance(q, str):
             raise DataError(f"{path}: line {lineno}: field {question_key!r}: expected a string, got {q!r:.60}")
@@ -109,7 +92,7 @@ def read_nec(unanswerable: str | Path = NEC_UNANSWERABLE, answerable: str | Path
     """UnknownBench NEC: prompts about invented entities plus the matched real-entity prompts."""
     out = QuestionSet("unknownbench-nec", f"{unanswerable} + {answerable}", [])
     for path, kind in ((Path(unanswerable), "nonexistent"), (Path(answerable), "real")):
-        for lineno, rec in _jsonl(path):
+        for lineno, rec in read_jsonl(path):
             prompt = rec.get("prompt")
             if not isinstance(prompt, str):
                 raise DataError(f"{path}: line {lineno}: field 'prompt': expected a string, got {prompt!r:.60}")
