@@ -7,6 +7,8 @@ interleaved over rounds and the best round is reported (the machine is shared).
 
 from __future__ import annotations
 
+from _report import emit  # benchmarks/ is on sys.path when a script runs
+
 import argparse
 import json
 import resource
@@ -115,17 +117,7 @@ def main() -> None:
         result["speedup_vs_reference"] = best["hneuron"]["samples_per_s"] / best["reference"]["samples_per_s"]
     if args.memory_check:
         result["memory_check"] = [one("hneuron", args.samples), one("hneuron", 4 * args.samples)]
-    import platform
-
-    import torch
-    import transformers
-    result["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
-    result["threads"] = torch.get_num_threads()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

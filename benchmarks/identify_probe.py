@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
+from _report import emit  # benchmarks/ is on sys.path when a script runs
+
 import argparse
-import json
 import time
-from pathlib import Path
 
 
 def main() -> None:
@@ -32,11 +32,7 @@ def main() -> None:
     out = {"model": run.info["model"], "run_id": run.info["run_id"], "rows": int(len(y)), "features": int(ans.shape[1]),
            "mode": run.config.mode, "grid": grid, "seconds_whole_grid": seconds,
            "n_h_neurons_per_C": {str(r["C"]): r["n_h_neurons"] for r in results}, "sklearn": sklearn.__version__}
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

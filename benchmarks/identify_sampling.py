@@ -7,8 +7,9 @@ the ratio is the stage's own overhead. Best of ``--rounds`` interleaved rounds (
 
 from __future__ import annotations
 
+from _report import emit  # benchmarks/ is on sys.path when a script runs
+
 import argparse
-import json
 import tempfile
 import time
 import zlib
@@ -17,7 +18,6 @@ from pathlib import Path
 
 def main() -> None:
     import torch
-    import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
     from hneuron_eval.builtin_models import resolve_pretrained
@@ -74,13 +74,8 @@ def main() -> None:
             best[name] = max(best.get(name, 0.0), rate)
     result = {"model": args.model, "questions": args.questions, "samples": args.samples, "batch_size": args.batch_size,
               "max_new_tokens": args.max_new_tokens, "rounds": args.rounds,
-              "answers_per_s": best, "stage_vs_plain": best["stage"] / best["plain_generate"],
-              "versions": {"torch": torch.__version__, "transformers": transformers.__version__}, "threads": torch.get_num_threads()}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+              "answers_per_s": best, "stage_vs_plain": best["stage"] / best["plain_generate"]}
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

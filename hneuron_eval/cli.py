@@ -15,6 +15,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the identify stages record it in their artifacts
     args.command_line = "hneuron-eval " + " ".join(argv)
     if not hasattr(args, "func"):
         parser.print_help()

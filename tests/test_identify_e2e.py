@@ -64,6 +64,11 @@ def test_identify_end_to_end(tiny_run, capsys):
     assert "h_neurons" in sets["triviaqa"] and "h_neurons" in sets["nonexist"] and len(sets["triviaqa"]["random"]) == 2
     selection = json.loads((out / "probe" / "selection.json").read_text())
     assert all(0 <= g["suppressed_task_accuracy"] <= 1 for g in selection["c_grid"])
+    # every artifact names the command that wrote it
+    probe_header = json.loads((out / "probe" / "probe.json").read_text())
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    for recorded in (splits, meta, selection, probe_header, evaluation, mask.provenance, report):
+        assert recorded["command"] == "hneuron-eval " + " ".join(args)
     md = (out / "report.md").read_text()
     assert "| random / H |" in md and "(chosen)" in md
     # re-running resumes: nothing is sampled or extracted again, the same report comes out

@@ -42,7 +42,9 @@ def _config(args: argparse.Namespace) -> RunConfig:
 def _open(args: argparse.Namespace):
     from hneuron_eval.identify.run import Run
 
-    return Run(args.out)
+    run = Run(args.out)
+    run.command = _command(args)
+    return run
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
@@ -125,7 +127,7 @@ def add_identify_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry until the core CLI wires these commands in."""
+    """The identification commands alone, letting errors propagate (``hneuron_eval.cli.main`` reports them)."""
     parser = argparse.ArgumentParser(prog="hneuron-eval")
     add_identify_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

@@ -61,6 +61,7 @@ class Run:
             raise FileNotFoundError(f"{info_path}: not a run directory; start with 'hneuron-eval identify' or 'hneuron-eval identify sample'")
         self.info = json.loads(info_path.read_text(encoding="utf-8"))
         self.config = RunConfig(**self.info["config"])
+        self.command = ""  # the command of the current invocation, recorded in every artifact a stage writes
         self._model = self._tokenizer = None
 
     @classmethod
@@ -75,6 +76,7 @@ class Run:
             if changed:
                 print(f"[identify] resuming {out}: keeping the settings stored in run.json; ignored: "
                       + ", ".join(f"{k}={new!r} (run uses {old!r})" for k, (old, new) in changed.items()))
+            run.command = command
             return run
         from hneuron_eval.builtin_models import resolve_pretrained
         from hneuron_eval.sites import resolve_ffn
@@ -91,6 +93,7 @@ class Run:
         write_json_atomic(out / "run.json", info)
         run = cls(out)
         run._model, run._tokenizer = model, tok
+        run.command = command
         return run
 
     def identity(self) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def sample(run: Run) -> dict[str, Any]:
         "train": balance(train, c.seed, c.train_per_class, c.min_per_class, f"train set ({run.path('samples', 'train.jsonl')}, {c.samples} samples each)", hint),
         "test": balance(test, c.seed, None, 1, f"test set ({run.path('samples', 'test.jsonl')}, {c.test_samples} samples each)", "Use more --test-questions."),
         "source_rows_skipped": {"train": train_src.skipped, "test": test_src.skipped},
-        "disjoint_checked": True, "run_id": run.info["run_id"],
+        "disjoint_checked": True, "run_id": run.info["run_id"], "command": run.command,
     }
     write_json_atomic(run.path("splits.json"), splits)
     return splits
@@ -70,7 +70,7 @@ def extract(run: Run, name: str, records: list[dict[str, Any]], split: dict[str,
     store = FeatureStore(run.path("features", name))
     ext = CETTExtractor(model, padding_side="right", pad_id=tok.pad_token_id or 0)
     extra = {"labels": labels, "answer_tokens": c.answer_tokens, "answer_rule": RULE if c.answer_tokens == "span" else "all output tokens",
-             "span_fallbacks": fallbacks, "answer_lengths": [r.span[1] - r.span[0] for r in rows]}
+             "span_fallbacks": fallbacks, "answer_lengths": [r.span[1] - r.span[0] for r in rows], "command": run.command}
     store.create_or_resume(run.identity(), ids, extra, ext.width, c.feature_dtype)
     store.fill(len(rows), c.feature_batch_size, lambda a, b: ext.extract(rows[a:b]), f"features {name}")
     return store
@@ -109,16 +109,18 @@ def probe(run: Run, c_grid: list[float] | None = None, mode: str | None = None) 
     C = best_c(grid)
     X, yy = training_rows(ans, oth, y, mode)
     fitted = HNeuronProbe(C=C).fit(X, yy)
-    extra = {"mode": mode, "answer_rule": meta["answer_rule"], "c_grid": grid, "chosen_C": C, "n_train_responses": int(len(y))}
+    extra = {"mode": mode, "answer_rule": meta["answer_rule"], "c_grid": grid, "chosen_C": C, "n_train_responses": int(len(y)),
+             "command": run.command}
     fitted.save(run.path("probe", "probe"), run.identity(), extra)
     hn = fitted.h_neurons(run.info["d_ff"])
     spec = ModelSpec(run.info["num_layers"], run.info["d_ff"], run.info["model"], run.info["architecture"], run.info["model_type"])
     prov = {"method": "h-neurons (L1 logistic regression on CETT, positive weights)", "run_id": run.info["run_id"],
             "mode": mode, "C": C, "samples": c.samples, "questions": c.questions, "seed": c.seed,
-            "train_per_class": int(len(y) // 2), "data": "TriviaQA unfiltered train-heldout (DPR dev)", "versions": run.info["versions"]}
+            "train_per_class": int(len(y) // 2), "data": "TriviaQA unfiltered train-heldout (DPR dev)", "versions": run.info["versions"],
+            "command": run.command}
     mask = NeuronMask(spec, tuple(Neuron(l, i, w) for l, i, w in hn), 0.0, prov)
     slug = run.slug()
-    out = {"mode": mode, "chosen_C": C, "c_grid": grid, "grid_fit_seconds": grid_seconds, "n_h_neurons": len(hn)}
+    out = {"mode": mode, "chosen_C": C, "c_grid": grid, "grid_fit_seconds": grid_seconds, "n_h_neurons": len(hn), "command": run.command}
     paths = run.path(f"{slug}.hneurons.json"), run.path(f"{slug}.random-seed{c.seed}.hneurons.json")
     for stale in paths:  # a re-run must not leave the masks of an earlier probe behind
         stale.unlink(missing_ok=True)
@@ -211,7 +213,7 @@ def evaluate(run: Run, bioasq: str | None = None) -> dict[str, Any]:
     results = compare_on(sets, full, h_probe, random_probes, c.n_boot, c.seed)
     for name in info:
         results.setdefault(name, {}).update(info[name])
-    out = {"n_h_neurons": len(mask), "share_per_mille": 1000 * mask.share(), "random_seeds": c.random_seeds,
+    out = {"command": run.command, "n_h_neurons": len(mask), "share_per_mille": 1000 * mask.share(), "random_seeds": c.random_seeds,
            "detector": "L2 logistic regression (C=1, standardised) on the CETT of the H-neurons / of random neurons with the same per-layer counts",
            "sets": results}
     write_json_atomic(run.path("evaluation.json"), out)
