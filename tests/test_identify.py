@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hneuron_eval.identify import data as D
-from hneuron_eval.identify.judge import normalize
+from hneuron_eval.judges import normalize_answer
 from hneuron_eval.identify.jsonl import read_records
 from hneuron_eval.identify.sampling import Sampler, SamplingConfig, label_of
 from hneuron_eval.identify.splits import OverlapError, TooFewSamplesError, balance, check_disjoint
@@ -97,7 +97,7 @@ def test_bundled_train_and_test_questions_are_disjoint():
     test, src = run.test_questions()
     assert len(train) == 8837 and len(test) == 11313 - 8
     assert src.skipped == {"same question text in the train file": 8}
-    assert not {normalize(q.question) for q in train} & {normalize(q.question) for q in test}
+    assert not {normalize_answer(q.question) for q in train} & {normalize_answer(q.question) for q in test}
     run.config = RunConfig(model="x", questions=50)
     assert [q.id for q in run.train_questions()[0]] == [q.id for q in train[:50]]  # smaller runs take a prefix
 

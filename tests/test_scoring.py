@@ -29,6 +29,11 @@ def test_normalize_answer_is_triviaqa_style():
         ("", ["Nairobi"], False),
         ("anything", ["", "!!"], False),  # aliases that normalise to nothing never match
         ("Paris<|im_end|>", ["Paris"], True),
+        ("The answer is 1.", ["one season"], False),
+        ("The answer is 1.", ["one"], True),  # number words up to twenty match digits
+        ("Seven", ["7"], True),
+        ("Argentina and Chile", ["Chile and Argentina"], True),  # 'a and b' also as 'b and a'
+        ("Chile", ["Chile and Argentina"], False),
     ],
 )
 def test_match_alias(response, aliases, expected):

@@ -14,10 +14,10 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from hneuron_eval.identify.judge import normalize
+from hneuron_eval.judges import normalize_answer
 
 SPAN_MODES = ("span", "all")
-PREFIXES = frozenset(normalize(p) for p in (
+PREFIXES = frozenset(normalize_answer(p) for p in (
     "answer:", "a:", "the answer is", "the answer is:", "the correct answer is", "my answer is",
     "it is", "it's", "it was", "that is", "that would be",
 ))
@@ -53,7 +53,7 @@ class SpanFinder:
         end = next((k for k, t in enumerate(ids) if "\n" in self.token_text(t)), len(ids))
         start = 0
         for k in range(min(_MAX_PREFIX_TOKENS, end), 0, -1):  # longest prefix first
-            if normalize(self.tokenizer.decode(ids[:k])) in PREFIXES:
+            if normalize_answer(self.tokenizer.decode(ids[:k])) in PREFIXES:
                 start = k
                 break
         while start < end and self._blank(ids[start]):

@@ -14,7 +14,7 @@ import numpy as np
 
 from hneuron_eval.fileio import write_json_atomic
 from hneuron_eval.identify import data as D
-from hneuron_eval.identify.judge import normalize
+from hneuron_eval.judges import normalize_answer
 from hneuron_eval.identify.store import ArtifactMismatchError
 
 #: Raw CETT values are small (~1e-3) and liblinear's penalty does not scale with n, so small runs need large C.
@@ -118,9 +118,9 @@ class Run:
 
     def test_questions(self) -> tuple[list[D.Question], D.QuestionSet]:
         """Dev-file questions whose text does not occur in the train-heldout file (dropped ones are counted)."""
-        train_texts = {normalize(q.question) for q in D.triviaqa_train().questions}
+        train_texts = {normalize_answer(q.question) for q in D.triviaqa_train().questions}
         qs = D.triviaqa_dev()
-        kept = [q for q in qs.questions if normalize(q.question) not in train_texts]
+        kept = [q for q in qs.questions if normalize_answer(q.question) not in train_texts]
         qs.skipped["same question text in the train file"] = len(qs.questions) - len(kept)
         n = self.config.test_questions or self.config.questions
         return _subset(kept, n, self.config.seed + 1), qs

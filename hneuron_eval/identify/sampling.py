@@ -12,9 +12,9 @@ import torch
 from tqdm.auto import tqdm
 
 from hneuron_eval.identify.data import Question
-from hneuron_eval.identify.judge import is_abstention, is_correct
 from hneuron_eval.identify.jsonl import append_records, read_records
 from hneuron_eval.identify.prompts import is_chat, prompt_ids
+from hneuron_eval.judges import RULE
 
 LABELS = ("faithful", "hallucinated", "mixed", "abstained")
 
@@ -39,14 +39,12 @@ def newline_token_ids(tokenizer: Any) -> list[int]:
 
 
 def judge(question: Question, text: str) -> str:
-    """'correct' / 'wrong' / 'abstain' for one response (alias match first, then abstention)."""
-    if question.kind == "qa":
-        if is_correct(text, list(question.aliases)):
-            return "correct"
-        return "abstain" if is_abstention(text) else "wrong"
-    if is_abstention(text):
+    """'correct' / 'wrong' / 'abstain' for one response: the task suite's rule judge (alias match first)."""
+    if question.kind == "qa" and RULE.correct(question.question, text, question.aliases):
+        return "correct"
+    if RULE.abstained(question.question, text) or RULE.refused(question.question, text):
         return "abstain"
-    return "wrong" if question.kind == "nonexistent" else "correct"
+    return "correct" if question.kind == "real" else "wrong"
 
 
 def label_of(judgements: list[str]) -> str:

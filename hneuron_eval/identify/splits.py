@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from hneuron_eval.identify.judge import normalize
+from hneuron_eval.judges import normalize_answer
 from hneuron_eval.identify.sampling import label_counts
 
 
@@ -44,7 +44,7 @@ def balance(records: list[dict[str, Any]], seed: int, per_class: int | None = No
 def check_disjoint(train: list[dict[str, Any]], test: list[dict[str, Any]]) -> None:
     """Raise if any id or normalised question text occurs in both lists."""
     ids = {r["id"] for r in train} & {r["id"] for r in test}
-    texts = {normalize(r["question"]) for r in train} & {normalize(r["question"]) for r in test}
+    texts = {normalize_answer(r["question"]) for r in train} & {normalize_answer(r["question"]) for r in test}
     if ids or texts:
         example = sorted(ids or texts)[0]
         raise OverlapError(f"train and test share {len(ids)} ids and {len(texts)} question texts (e.g. {example!r})")
