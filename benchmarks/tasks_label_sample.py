@@ -1,15 +1,15 @@
 """Draw the responses to hand-label from lm-eval sample logs (no judge output is written).
 
-usage: python benchmarks/tasks_label_sample.py OUT.jsonl START:STOP RUN_DIR [RUN_DIR ...]
+usage: python benchmarks/tasks_label_sample.py [--split NAME] OUT.jsonl START:STOP RUN_DIR [RUN_DIR ...]
 Takes logged samples START..STOP-1 of every hn_* task in each run directory (lm-eval
 keeps dataset order, which is already seeded/interleaved) and writes one line per response
-with empty labels, ready for a person to fill in.
+with empty labels (and the split name, if given), ready for a person to fill in.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 from hneuron_eval.scoring import clean_response
@@ -25,7 +25,7 @@ APPLICABLE = {
 }
 
 
-def main(out: str, span: str, *runs: str) -> None:
+def main(out: str, span: str, runs: list[str], split: str | None = None) -> None:
     start, stop = (int(x) for x in span.split(":"))
     lines = []
     for run in runs:
@@ -43,9 +43,10 @@ def main(out: str, span: str, *runs: str) -> None:
                     "task": task,
                     "doc_label": doc["label"],
                     "question": doc["question"][-600:],
-                    "aliases": doc["aliases"][:15],
+                    "aliases": doc["aliases"],
                     "response": clean_response(s["resps"][0][0]),
                     "labels": {k: None for k in fields},
+                    **({"split": split} if split else {}),
                 })
     with open(out, "w", encoding="utf-8") as f:
         for line in lines:
@@ -54,4 +55,10 @@ def main(out: str, span: str, *runs: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default=None, help="split name written on every line (e.g. C_heldout)")
+    parser.add_argument("out")
+    parser.add_argument("span", help="START:STOP positions in each task's sample log")
+    parser.add_argument("runs", nargs="+")
+    args = parser.parse_args()
+    main(args.out, args.span, args.runs, args.split)

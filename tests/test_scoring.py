@@ -37,7 +37,7 @@ def test_normalize_answer_is_triviaqa_style():
     ],
 )
 def test_match_alias(response, aliases, expected):
-    assert scoring.match_alias(response, aliases) is expected
+    assert judges.match_alias(response, aliases) is expected
 
 
 @pytest.mark.parametrize(
