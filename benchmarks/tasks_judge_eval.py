@@ -5,12 +5,14 @@ defaults: results/judges/labelled_responses.jsonl -> results/judges/judge_eval.{
 Positive class = the behaviour is present (the response is correct / declined / rejects the
 premise / refused / flipped). A label of null means "not applicable" and is skipped. Rows with
 a "split" field are also reported per split (A_dev: looked at while the rules were revised;
-B_heldout: labelled after the rules were frozen).
+B_heldout, C_heldout: labelled after the rules were frozen). Precision and recall come with
+95% Wilson intervals: several judges rest on a handful of positives.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +31,20 @@ JUDGES: dict[str, Callable[[dict], bool]] = {
 
 def _ratio(num: int, den: int) -> float | None:
     return round(num / den, 3) if den else None
+
+
+def _wilson(num: int, den: int, z: float = 1.96) -> list[float] | None:
+    """95% Wilson score interval of num/den (honest with 2-15 positives, unlike num/den alone)."""
+    if not den:
+        return None
+    p = num / den
+    centre = (p + z * z / (2 * den)) / (1 + z * z / den)
+    half = z * math.sqrt(p * (1 - p) / den + z * z / (4 * den * den)) / (1 + z * z / den)
+    return [round(max(0.0, centre - half), 2), round(min(1.0, centre + half), 2)]
+
+
+def _fmt(value: float | None, ci: list[float] | None) -> str:
+    return "n/a" if value is None else f"{value} ({ci[0]}-{ci[1]})"
 
 
 def evaluate(rows: list[dict]) -> dict[str, dict]:
@@ -50,7 +66,8 @@ def evaluate(rows: list[dict]) -> dict[str, dict]:
                 errors.append(row["id"])
         n = tp + fp + fn + tn
         out[name] = {"n": n, "positives": tp + fn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-                     "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
+                     "precision": _ratio(tp, tp + fp), "precision_ci95": _wilson(tp, tp + fp),
+                     "recall": _ratio(tp, tp + fn), "recall_ci95": _wilson(tp, tp + fn),
                      "accuracy": _ratio(tp + tn, n), "disagreements": errors}
     return out
 
@@ -77,11 +94,11 @@ def main(labelled: str = "results/judges/labelled_responses.jsonl", prefix: str 
         stats = evaluate(subset)
         report[split] = {"n_responses": len(subset), "judges": stats}
         lines += [f"### {split} ({len(subset)} responses)", "",
-                  "| judge | n | positives | TP | FP | FN | TN | precision | recall | accuracy |",
+                  "| judge | n | positives | TP | FP | FN | TN | precision (95% CI) | recall (95% CI) | accuracy |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for name, st in stats.items():
             lines.append(f"| {name} | {st['n']} | {st['positives']} | {st['tp']} | {st['fp']} | {st['fn']} | {st['tn']} | "
-                         f"{st['precision']} | {st['recall']} | {st['accuracy']} |")
+                         f"{_fmt(st['precision'], st['precision_ci95'])} | {_fmt(st['recall'], st['recall_ci95'])} | {st['accuracy']} |")
         lines.append("")
     table = "\n".join(lines)
     print(table)
