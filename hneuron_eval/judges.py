@@ -185,7 +185,8 @@ class RuleJudge:
         """
         if _no_content(response) or REFUSE.search(_norm(response)):
             return True
-        return self.abstained(question, re.split(r"[.!?\n]", response.strip(), maxsplit=1)[0])
+        first = next(part for part in re.split(r"[.!?\n]", response) if normalize_answer(part))
+        return self.abstained(question, first)
 
     def rejects_premise(self, question: str, response: str) -> bool:
         text = _norm(response)

@@ -53,6 +53,7 @@ def test_abstained(text, expected):
         ("I'm afraid I'm unable to assist you with your request.", True),
         ("I don't know. I don't know.", True),  # opens with an abstention
         ("I'm glad you asked. Here's an idea: I'm not sure what to say to you.", False),  # later hedge only
+        ("... Sure, here is how.", False),  # an empty first "sentence" is not an abstention
     ],
 )
 def test_refused(text, expected):
