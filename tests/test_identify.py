@@ -58,6 +58,14 @@ def test_records_have_judged_samples(tmp_path):
             assert 1 not in x["ids"]  # cut at EOS
 
 
+def test_records_keep_unicode_line_separators_inside_strings(tmp_path):
+    from hneuron_eval.identify.jsonl import append_records
+
+    recs = [{"id": "a", "text": "x\x85y\u2028z\u2029"}, {"id": "b", "text": "plain"}]
+    append_records(tmp_path / "r.jsonl", recs)
+    assert read_records(tmp_path / "r.jsonl") == recs
+
+
 def test_label_of_consistency_filter():
     assert label_of(["correct"] * 3) == "faithful"
     assert label_of(["wrong"] * 3) == "hallucinated"

@@ -20,7 +20,8 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
         with open(path, "r+b") as f:
             f.truncate(complete)
     out = []
-    for lineno, line in enumerate(raw[:complete].decode("utf-8").splitlines(), start=1):
+    # split on "\n" only: str.splitlines() also splits inside strings at U+0085, U+2028, ...
+    for lineno, line in enumerate(raw[:complete].decode("utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:
