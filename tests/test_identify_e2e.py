@@ -71,6 +71,10 @@ def test_identify_end_to_end(tiny_run, capsys):
         assert recorded["command"] == "hneuron-eval " + " ".join(args)
     md = (out / "report.md").read_text()
     assert "| random / H |" in md and "(chosen)" in md
+    tqa = sets["triviaqa"]
+    above = sum(tqa["h_neurons"]["accuracy"] > r["accuracy"] for r in tqa["random"])
+    row = next(line for line in md.splitlines() if line.startswith("| TriviaQA |"))
+    assert f"| {above}/2, " in row  # how many random-neuron sets the H-neuron detector beats
     # re-running resumes: nothing is sampled or extracted again, the same report comes out
     mtime = (out / "samples" / "train.jsonl").stat().st_mtime_ns
     assert main(args) == 0

@@ -53,18 +53,22 @@ def write_report(run: Run, command: str) -> dict[str, Any]:
         r = sets.get(s, {})
         cells.append("n/a" if "h_neurons" not in r else f"{_pct(r['random_mean_accuracy'])} / {_pct(r['h_neurons']['accuracy'])}")
     lines.append(f"| {info['model']} | random / H | {evaluation['share_per_mille']:.3f} per mille ({evaluation['n_h_neurons']}) | " + " | ".join(cells) + " |")
-    lines += ["", f"Random = mean over {evaluation['random_seeds']} random-neuron sets (same per-layer counts). {evaluation['detector']}.", "",
+    lines += ["", f"Random = mean over {evaluation['random_seeds']} random-neuron sets (same per-layer counts). {evaluation['detector']}. "
+              "'H above random' counts the random sets that the H-neuron detector strictly beats.", "",
               "## Per set, with 95% bootstrap CIs", "",
-              "| set | n (per class) | H accuracy | H AUROC | random accuracy (mean) | random AUROC (mean) | full L1 probe accuracy | full probe AUROC |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| set | n (per class) | H accuracy | H AUROC | random accuracy (mean; min-max) | random AUROC (mean; min-max) | H above random (accuracy, AUROC) | full L1 probe accuracy | full probe AUROC |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for s in EVAL_SETS:
         r = sets.get(s, {})
         if "h_neurons" not in r:
-            lines.append(f"| {COLUMNS[s]} | {r.get('skipped', 'not run')} |||||||")
+            lines.append(f"| {COLUMNS[s]} | {r.get('skipped', 'not run')} ||||||||")
             continue
         h, f = r["h_neurons"], r["full_probe"]
+        acc, auc = [x["accuracy"] for x in r["random"]], [x["auroc"] for x in r["random"]]
+        above = f"{sum(h['accuracy'] > a for a in acc)}/{len(acc)}, {sum(h['auroc'] > a for a in auc)}/{len(auc)}"
         lines.append(f"| {COLUMNS[s]} | {h['n']} ({h['n_hallucinated']}) | {_ci(h, 'accuracy')} | {_ci(h, 'auroc', 1)} | "
-                     f"{_pct(r['random_mean_accuracy'])} | {r['random_mean_auroc']:.3f} | {_ci(f, 'accuracy')} | {_ci(f, 'auroc', 1)} |")
+                     f"{_pct(r['random_mean_accuracy'])}; {_pct(min(acc))}-{_pct(max(acc))} | "
+                     f"{r['random_mean_auroc']:.3f}; {min(auc):.3f}-{max(auc):.3f} | {above} | {_ci(f, 'accuracy')} | {_ci(f, 'auroc', 1)} |")
     lines += ["", f"## Probe selection (mode {selection.get('mode', cfg['mode'])}, validation = {cfg['val_fraction']:.0%} of train questions, answer tokens, 1-vs-1)", "",
               "| C | H-neurons (positive weights) | non-zero weights | val accuracy | val AUROC | task accuracy, H-neurons ablated |", "|---|---|---|---|---|---|"]
     for g in selection["c_grid"]:
