@@ -25,6 +25,22 @@ def _ci(m: dict[str, Any], key: str, scale: float = 100) -> str:
     return f"{fmt(val)} ({fmt(ci[0])}-{fmt(ci[1])})" if ci else fmt(val)
 
 
+def _vs_random(h: dict[str, Any], r: dict[str, Any]) -> str:
+    """Three cells: random accuracy and AUROC (mean; min-max), and how many random sets H strictly beats."""
+    cells = []
+    counts = []
+    for key, fmt in (("accuracy", _pct), ("auroc", lambda x: "-" if x is None else f"{x:.3f}")):
+        values = [x[key] for x in r["random"] if x[key] is not None]
+        if not values:
+            cells.append("-")
+            counts.append("-")
+            continue
+        cells.append(f"{fmt(r[f'random_mean_{key}'])}; {fmt(min(values))}-{fmt(max(values))}")
+        beaten = "-" if h[key] is None else sum(h[key] > v for v in values)
+        counts.append(f"{beaten}/{len(values)}")
+    return " | ".join(cells) + " | " + ", ".join(counts)
+
+
 def write_report(run: Run, command: str) -> dict[str, Any]:
     """Gather splits, selection and evaluation into report.json and report.md."""
     splits = json.loads(run.path("splits.json").read_text())
@@ -64,11 +80,8 @@ def write_report(run: Run, command: str) -> dict[str, Any]:
             lines.append(f"| {COLUMNS[s]} | {r.get('skipped', 'not run')} ||||||||")
             continue
         h, f = r["h_neurons"], r["full_probe"]
-        acc, auc = [x["accuracy"] for x in r["random"]], [x["auroc"] for x in r["random"]]
-        above = f"{sum(h['accuracy'] > a for a in acc)}/{len(acc)}, {sum(h['auroc'] > a for a in auc)}/{len(auc)}"
         lines.append(f"| {COLUMNS[s]} | {h['n']} ({h['n_hallucinated']}) | {_ci(h, 'accuracy')} | {_ci(h, 'auroc', 1)} | "
-                     f"{_pct(r['random_mean_accuracy'])}; {_pct(min(acc))}-{_pct(max(acc))} | "
-                     f"{r['random_mean_auroc']:.3f}; {min(auc):.3f}-{max(auc):.3f} | {above} | {_ci(f, 'accuracy')} | {_ci(f, 'auroc', 1)} |")
+                     f"{_vs_random(h, r)} | {_ci(f, 'accuracy')} | {_ci(f, 'auroc', 1)} |")
     lines += ["", f"## Probe selection (mode {selection.get('mode', cfg['mode'])}, validation = {cfg['val_fraction']:.0%} of train questions, answer tokens, 1-vs-1)", "",
               "| C | H-neurons (positive weights) | non-zero weights | val accuracy | val AUROC | task accuracy, H-neurons ablated |", "|---|---|---|---|---|---|"]
     for g in selection["c_grid"]:

@@ -14,8 +14,8 @@ import numpy as np
 
 from hneuron_eval.fileio import write_json_atomic
 from hneuron_eval.identify import data as D
-from hneuron_eval.judges import normalize_answer
 from hneuron_eval.identify.store import ArtifactMismatchError
+from hneuron_eval.judges import normalize_answer
 
 #: Raw CETT values are small (~1e-3) and liblinear's penalty does not scale with n, so small runs need large C.
 DEFAULT_C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
