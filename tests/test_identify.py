@@ -66,6 +66,16 @@ def test_records_keep_unicode_line_separators_inside_strings(tmp_path):
     assert read_records(tmp_path / "r.jsonl") == recs
 
 
+def test_records_bad_middle_line_or_missing_id_is_an_error_naming_the_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"id": "a"}\n{"id": "b", "tru\n{"id": "c"}\n')
+    with pytest.raises(ValueError, match=r"r\.jsonl:2: .*invalid JSON.*delete the file"):
+        read_records(path)
+    path.write_text('{"id": "a"}\n{"text": "no id"}\n')
+    with pytest.raises(ValueError, match=r"r\.jsonl:2: expected an object with an 'id' field"):
+        read_records(path)
+
+
 def test_label_of_consistency_filter():
     assert label_of(["correct"] * 3) == "faithful"
     assert label_of(["wrong"] * 3) == "hallucinated"

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from hneuron_eval.datafiles import DataError, read_jsonl
+
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """All complete records; a torn last line (killed mid-write) is cut off the file, any other bad line is an error."""
@@ -19,19 +21,14 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     if complete < len(raw):  # torn tail from an interrupted write: drop it so appends stay valid
         with open(path, "r+b") as f:
             f.truncate(complete)
-    out = []
-    # split on "\n" only: str.splitlines() also splits inside strings at U+0085, U+2028, ...
-    for lineno, line in enumerate(raw[:complete].decode("utf-8").split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: line {lineno}: malformed JSON ({exc.msg}); delete the file to start this stage again") from None
-        if not isinstance(rec, dict) or "id" not in rec:
-            raise ValueError(f"{path}: line {lineno}: expected an object with an 'id' field")
-        out.append(rec)
-    return out
+    try:
+        rows = read_jsonl(path)
+    except DataError as exc:
+        raise DataError(f"{exc}; delete the file to start this stage again") from None
+    for lineno, rec in rows:
+        if "id" not in rec:
+            raise DataError(f"{path}:{lineno}: expected an object with an 'id' field")
+    return [rec for _, rec in rows]
 
 
 def append_records(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
