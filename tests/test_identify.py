@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from hneuron_eval.identify import data as D
-from hneuron_eval.judges import normalize_answer
-from hneuron_eval.identify.jsonl import read_records
+from hneuron_eval.identify.jsonl import append_records, read_records
 from hneuron_eval.identify.sampling import Sampler, SamplingConfig, label_of
 from hneuron_eval.identify.splits import OverlapError, TooFewSamplesError, balance, check_disjoint
 from hneuron_eval.identify.store import ArtifactMismatchError, FeatureStore
+from hneuron_eval.judges import normalize_answer
 from identify_fixtures import tiny_llama, tiny_tokenizer
 
 QUESTIONS = [D.Question(f"q-{i}", f"what is the capital of france {'?' * (i % 3 + 1)}", ("paris",)) for i in range(10)]
@@ -59,8 +58,6 @@ def test_records_have_judged_samples(tmp_path):
 
 
 def test_records_keep_unicode_line_separators_inside_strings(tmp_path):
-    from hneuron_eval.identify.jsonl import append_records
-
     recs = [{"id": "a", "text": "x\x85y\u2028z\u2029"}, {"id": "b", "text": "plain"}]
     append_records(tmp_path / "r.jsonl", recs)
     assert read_records(tmp_path / "r.jsonl") == recs
