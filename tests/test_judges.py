@@ -54,6 +54,8 @@ def test_abstained(text, expected):
         ("I don't know. I don't know.", True),  # opens with an abstention
         ("I'm glad you asked. Here's an idea: I'm not sure what to say to you.", False),  # later hedge only
         ("... Sure, here is how.", False),  # an empty first "sentence" is not an abstention
+        ("**\nSure, here is how.", False),  # nor is a first line of markup only
+        ("I can not help you with that.", True),
     ],
 )
 def test_refused(text, expected):
