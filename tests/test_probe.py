@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import pickle
+
 import numpy as np
 import pytest
 
 from hneuron_eval.identify.evaluate import bootstrap_metrics, subset_probe
-from hneuron_eval.identify.probe import HNeuronProbe, best_c, select_c, training_rows
+from hneuron_eval.identify.probe import HNeuronProbe, best_c, penalty_kwargs, select_c, training_rows
 from hneuron_eval.identify.store import ArtifactMismatchError
 
 IDENT = {"model": "tiny", "num_layers": 2, "d_ff": 50, "run_id": "abc"}
@@ -35,6 +38,27 @@ def test_finds_planted_h_neurons_and_only_positive_weights():
     assert (probe.predict(ans) == y).mean() > 0.95
 
 
+def test_l1_probe_is_sparse_and_l2_is_not():
+    """The penalty is what the probe says, whatever scikit-learn's defaults (L2 would keep every neuron)."""
+    ans, _, y = planted()
+    l1 = HNeuronProbe(C=1.0, penalty="l1").fit(ans, y)
+    l2 = HNeuronProbe(C=1.0, penalty="l2").fit(ans, y)
+    assert (l1.coef_ == 0).sum() > 80  # of 100 neurons, almost all noise: zeroed
+    assert (l2.coef_ != 0).all()
+    with pytest.raises(ValueError, match="penalty must be 'l1' or 'l2'"):
+        HNeuronProbe(penalty="elasticnet").fit(ans, y)
+
+
+@pytest.mark.parametrize("version, expected", [("1.4.2", {"penalty": "l1"}), ("1.7.2", {"penalty": "l1"}),
+                                               ("1.8.0", {"l1_ratio": 1.0}), ("1.10.0", {"l1_ratio": 1.0})])
+def test_penalty_arguments_follow_the_installed_scikit_learn(monkeypatch, version, expected):
+    import sklearn
+
+    monkeypatch.setattr(sklearn, "__version__", version)
+    assert penalty_kwargs("l1") == expected
+    assert penalty_kwargs("l2") == {k: ("l2" if k == "penalty" else 0.0) for k in expected}
+
+
 def test_3_vs_1_rows():
     ans, oth, y = planted(10)
     X, yy = training_rows(ans, oth, y, "3-vs-1")
@@ -43,16 +67,36 @@ def test_3_vs_1_rows():
         training_rows(ans, oth, y, "2-vs-2")
 
 
-def test_save_load_round_trip_equals_predictions_without_pickle(tmp_path):
+def safetensors_tensors(path):
+    """Parse a safetensors file by its spec: u64 header length, JSON header, then only the declared tensor bytes."""
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    header.pop("__metadata__", None)
+    spans = sorted(tuple(t["data_offsets"]) for t in header.values())
+    assert spans[0][0] == 0 and spans[-1][1] == len(raw) - 8 - n  # the tensors fill the rest of the file exactly
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    return {name: t["dtype"] for name, t in header.items()}
+
+
+def test_save_load_round_trip_equals_predictions_without_pickle(tmp_path, monkeypatch):
     ans, oth, y = planted()
-    for probe in (HNeuronProbe(C=0.5).fit(ans, y), subset_probe(np.array([3, 7, 63, 90]), ans, oth, y, "3-vs-1")):
+    probes = (HNeuronProbe(C=0.5).fit(ans, y), subset_probe(np.array([3, 7, 63, 90]), ans, oth, y, "3-vs-1"))
+    arrays = ({"coef": "F64"}, {"coef": "F64", "features": "I64", "mean": "F64", "scale": "F64"})
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("loading a probe tried to unpickle something")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, no_unpickling)
+    for probe, expected in zip(probes, arrays):
         path = probe.save(tmp_path / "p", IDENT, {"mode": "1-vs-1"})
+        assert safetensors_tensors(tmp_path / "p.safetensors") == expected  # numbers only, nothing else in the file
+        json.loads((tmp_path / "p.json").read_text(encoding="utf-8"))  # the header is plain JSON
         loaded, header = HNeuronProbe.load(path, IDENT)
         np.testing.assert_array_equal(loaded.predict_proba(ans), probe.predict_proba(ans))
         assert header["input_definition"]["tokens"].startswith("answer tokens")
         assert loaded.get_params()["C"] == probe.C
-        raw = (tmp_path / "p.safetensors").read_bytes() + (tmp_path / "p.json").read_bytes()
-        assert b"pickle" not in raw and b"\x80\x04" not in raw[:2]
     with pytest.raises(ArtifactMismatchError, match=r"made for model 'tiny'.*this run uses model 'other'"):
         HNeuronProbe.load(tmp_path / "p", {**IDENT, "model": "other"})
 

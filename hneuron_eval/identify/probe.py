@@ -54,8 +54,7 @@ class HNeuronProbe(ClassifierMixin, BaseEstimator):
     def fit(self, X: np.ndarray, y: np.ndarray) -> HNeuronProbe:
         from sklearn.linear_model import LogisticRegression
 
-        if self.penalty not in ("l1", "l2"):
-            raise ValueError(f"penalty must be 'l1' or 'l2', got {self.penalty!r}")
+        penalty = penalty_kwargs(self.penalty)
         y = np.asarray(y).astype(int)
         if set(np.unique(y)) != {0, 1}:
             raise ValueError(f"labels must contain both 0 (faithful) and 1 (hallucinated), got {sorted(set(y.tolist()))}")
@@ -65,7 +64,7 @@ class HNeuronProbe(ClassifierMixin, BaseEstimator):
             self.mean_ = Xs.mean(axis=0)
             self.scale_ = np.where(Xs.std(axis=0) > 0, Xs.std(axis=0), 1.0)
             Xs = (Xs - self.mean_) / self.scale_
-        lr = LogisticRegression(C=self.C, l1_ratio=1.0 if self.penalty == "l1" else 0.0, solver="liblinear",
+        lr = LogisticRegression(C=self.C, **penalty, solver="liblinear",
                                 class_weight=self.class_weight, max_iter=self.max_iter, tol=self.tol,
                                 random_state=self.random_state)
         lr.fit(Xs, y)
@@ -139,6 +138,23 @@ class HNeuronProbe(ClassifierMixin, BaseEstimator):
         if probe.standardize:
             probe.mean_, probe.scale_ = arrays["mean"], arrays["scale"]
         return probe, header
+
+
+def penalty_kwargs(penalty: str) -> dict[str, Any]:
+    """The LogisticRegression arguments that select ``penalty`` in the installed scikit-learn.
+
+    scikit-learn before 1.8 reads ``penalty`` and ignores ``l1_ratio``; 1.8 deprecates
+    ``penalty`` and reads ``l1_ratio`` alone (1 = L1, 0 = L2). Leaving either one to its
+    default would fit L2 on one side of that change.
+    """
+    import sklearn
+
+    if penalty not in ("l1", "l2"):
+        raise ValueError(f"penalty must be 'l1' or 'l2', got {penalty!r}")
+    major, minor = (int(part) for part in sklearn.__version__.split(".")[:2])
+    if (major, minor) >= (1, 8):
+        return {"l1_ratio": 1.0 if penalty == "l1" else 0.0}
+    return {"penalty": penalty}
 
 
 def training_rows(answer: np.ndarray, other: np.ndarray, labels: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
