@@ -1,4 +1,4 @@
-"""Scale H-neurons inside a model: a serialisable intervention applied in a context manager.
+"""Scale H-neurons inside a model: a serialisable intervention, bound once to a model, applied per block.
 
 Scaling the down projection's input z[j] by alpha is the same as scaling column j of
 W_down by alpha. ``fold`` does the latter in place (no runtime cost) and restores the
@@ -12,7 +12,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,10 +26,12 @@ logger = logging.getLogger(__name__)
 
 Mode = Literal["fold", "hook", "auto"]
 MODES = ("fold", "hook", "auto")
+#: layer -> (neuron indices, alphas)
+Plan = dict[int, tuple[list[int], list[float]]]
 
 
-class FoldUnsupportedError(TypeError):
-    """Fold mode needs a plain, materialised floating-point weight."""
+class FoldUnsupportedError(ValueError):
+    """Fold mode was asked for a down projection that is not a plain, materialised floating-point weight."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,9 @@ class NeuronScaling:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.alpha is not None and (isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not math.isfinite(self.alpha)):
-            raise ValueError(f"alpha must be a finite number, got {self.alpha!r}")
+        alpha = self.alpha
+        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha)):
+            raise ValueError(f"alpha must be a finite number, got {alpha!r}")
 
     def alpha_of(self, own: float | None) -> float:
         """The scale a neuron gets: the override, else its own alpha, else the mask default."""
@@ -56,9 +59,9 @@ class NeuronScaling:
             return float(self.alpha)
         return own if own is not None else self.mask.default_alpha
 
-    def plan(self) -> dict[int, tuple[list[int], list[float]]]:
+    def plan(self) -> Plan:
         """layer -> (neuron indices, alphas), leaving out neurons whose alpha is exactly 1."""
-        out: dict[int, tuple[list[int], list[float]]] = {}
+        out: Plan = {}
         for layer, neurons in self.mask.by_layer().items():
             pairs = [(n.index, self.alpha_of(n.alpha)) for n in neurons]
             pairs = [(i, a) for i, a in pairs if a != 1.0]
@@ -79,45 +82,74 @@ class NeuronScaling:
             "mode": self.mode,
         }
 
-    def bind(self, model: nn.Module) -> NeuronScaling:
-        """Check the mask fits ``model`` and settle ``auto`` to the mode that will be used."""
-        layout, name = self._layout(model)
+    def bind(self, model: nn.Module) -> BoundScaling:
+        """Resolve ``model``'s FFN layout, check the mask fits, plan, and settle ``auto``: once."""
+        layout = resolve_ffn(model)
+        name = str(getattr(getattr(unwrap(model), "config", None), "name_or_path", "") or "")
+        self.mask.check_compatible(layout.num_layers, layout.d_ff, name)
         made_for = self.mask.model.name
         if made_for and name and Path(made_for).name != Path(name).name:
             # same shape, other name: allowed (e.g. an instruct model's mask on its base model)
             logger.warning("mask %s was made for %r, applying it to %r (same FFN shape)", self.mask.source, made_for, name)
-        return replace(self, mode=self._settle(layout))
+        plan = self.plan()
+        mode = self.mode
+        if mode == "auto":
+            mode = "fold" if all(_foldable(layout.down_projs[layer]) for layer in plan) else "hook"
+        return BoundScaling(layout, plan, mode, self)
+
+    def apply(self, model: nn.Module) -> contextlib.AbstractContextManager[None]:
+        """Apply to ``model`` for the duration of the block, then restore it exactly."""
+        return self.bind(model).apply()
+
+
+@dataclass(frozen=True)
+class BoundScaling:
+    """A scaling resolved against one model: ``apply()`` only folds or hooks, nothing is re-checked.
+
+    Bind again after the model's layers are replaced (e.g. LoRA wrapping or quantisation).
+    """
+
+    layout: FFNLayout
+    plan: Plan
+    mode: Literal["fold", "hook"]
+    scaling: NeuronScaling | None = None  # what it was bound from, for to_dict()
+    _work: list[Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("fold", "hook"):
+            raise ValueError(f"a bound scaling's mode is 'fold' or 'hook', got {self.mode!r}")
+        downs = self.layout.down_projs
+        if self.mode == "fold":
+            for layer in self.plan:
+                _fold_weight(downs[layer])  # refuse here, not in the middle of a run
+            work: list[Any] = [_FoldColumns(downs[layer], self.layout.transposed, *self.plan[layer]) for layer in self.plan]
+        else:
+            work = [(downs[layer], _InputScaler(self.layout.d_ff, *self.plan[layer])) for layer in self.plan]
+        object.__setattr__(self, "_work", work)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The bound scaling's record, with the mode that is actually used."""
+        info = self.scaling.to_dict() if self.scaling is not None else {}
+        return {**info, "mode": self.mode}
 
     @contextlib.contextmanager
-    def apply(self, model: nn.Module) -> Iterator[None]:
-        """Apply to ``model`` for the duration of the block, then restore it exactly."""
-        layout, _ = self._layout(model)
-        with (_fold if self._settle(layout) == "fold" else _hook)(layout, self.plan()):
+    def apply(self) -> Iterator[None]:
+        """Scale the planned neurons for the duration of the block, then restore the model exactly."""
+        if not self._work:
             yield
-
-    def _layout(self, model: nn.Module) -> tuple[FFNLayout, str]:
-        layout = resolve_ffn(model)
-        name = str(getattr(getattr(unwrap(model), "config", None), "name_or_path", "") or "")
-        self.mask.check_compatible(layout.num_layers, layout.d_ff, name)
-        return layout, name
-
-    def _settle(self, layout: FFNLayout) -> str:
-        if self.mode != "auto":
-            return self.mode
-        return "fold" if all(_foldable(layout.down_projs[layer]) for layer in self.plan()) else "hook"
+        elif self.mode == "fold":
+            with _fold(self._work):
+                yield
+        else:
+            with _hook(self._work):
+                yield
 
 
-def scale_neurons(model: nn.Module, mask: NeuronMask, alpha: float | None = None, mode: Mode = "fold"):
+def scale_neurons(
+    model: nn.Module, mask: NeuronMask, alpha: float | None = None, mode: Mode = "fold"
+) -> contextlib.AbstractContextManager[None]:
     """Context manager: ``with scale_neurons(model, mask, alpha=0): ...`` ablates the mask."""
     return NeuronScaling(mask, alpha, mode).apply(model)
-
-
-def _conv1d_type() -> type | None:
-    try:
-        from transformers.pytorch_utils import Conv1D
-    except ImportError:  # pragma: no cover
-        return None
-    return Conv1D
 
 
 def _foldable(module: nn.Module) -> bool:
@@ -129,8 +161,9 @@ def _foldable(module: nn.Module) -> bool:
 
 
 def _fold_weight(module: nn.Module) -> torch.Tensor:
-    conv1d = _conv1d_type()
-    if not (isinstance(module, nn.Linear) or (conv1d is not None and isinstance(module, conv1d))):
+    from transformers.pytorch_utils import Conv1D
+
+    if not isinstance(module, (nn.Linear, Conv1D)):
         raise FoldUnsupportedError(
             f"fold mode needs an nn.Linear/Conv1D down projection, got {type(module).__name__} "
             "(LoRA-wrapped or custom layer): use mode='hook'"
@@ -144,33 +177,48 @@ def _fold_weight(module: nn.Module) -> torch.Tensor:
     return weight
 
 
+class _FoldColumns:
+    """The columns of one down projection's weight to scale in place, with index/scale tensors per device."""
+
+    def __init__(self, module: nn.Module, transposed: bool, indices: list[int], alphas: list[float]):
+        self.module = module
+        self.dim = 0 if transposed else 1  # the d_ff axis of the weight
+        self.indices, self.alphas = indices, alphas
+        self._cache: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        got = self._cache.get(device)
+        if got is None:
+            scale = torch.tensor(self.alphas, device=device, dtype=torch.float32)
+            scale = scale.view(1, -1) if self.dim == 1 else scale.view(-1, 1)
+            got = self._cache[device] = (torch.tensor(self.indices, device=device), scale)
+        return got
+
+
 @contextlib.contextmanager
-def _fold(layout: FFNLayout, plan: dict[int, tuple[list[int], list[float]]]) -> Iterator[None]:
-    saved: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    dim = 0 if layout.transposed else 1  # the d_ff axis of the weight
+def _fold(columns: list[_FoldColumns]) -> Iterator[None]:
+    saved: list[tuple[torch.Tensor, int, torch.Tensor, torch.Tensor]] = []
     try:
         with torch.no_grad():
-            for layer, (indices, alphas) in plan.items():
-                weight = _fold_weight(layout.down_projs[layer])
-                idx = torch.tensor(indices, device=weight.device)
-                cols = weight.index_select(dim, idx)
-                saved.append((weight, idx, cols))
-                scale = torch.tensor(alphas, device=weight.device, dtype=torch.float32)
-                scale = scale.view(1, -1) if dim == 1 else scale.view(-1, 1)
-                weight.index_copy_(dim, idx, (cols.float() * scale).to(weight.dtype))
+            for c in columns:
+                weight = c.module.weight
+                idx, scale = c.tensors(weight.device)
+                cols = weight.index_select(c.dim, idx)
+                saved.append((weight, c.dim, idx, cols))
+                weight.index_copy_(c.dim, idx, (cols.float() * scale).to(weight.dtype))
         yield
     finally:
         with torch.no_grad():
-            for weight, idx, cols in reversed(saved):
-                weight.index_copy_(0 if layout.transposed else 1, idx, cols)
+            for weight, dim, idx, cols in reversed(saved):
+                weight.index_copy_(dim, idx, cols)
 
 
 @contextlib.contextmanager
-def _hook(layout: FFNLayout, plan: dict[int, tuple[list[int], list[float]]]) -> Iterator[None]:
+def _hook(scalers: list[tuple[nn.Module, _InputScaler]]) -> Iterator[None]:
     handles = []
     try:
-        for layer, (indices, alphas) in plan.items():
-            handles.append(layout.down_projs[layer].register_forward_pre_hook(_InputScaler(layout.d_ff, indices, alphas)))
+        for module, scaler in scalers:
+            handles.append(module.register_forward_pre_hook(scaler))
         yield
     finally:
         for handle in handles:

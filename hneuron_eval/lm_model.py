@@ -9,7 +9,7 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
 from hneuron_eval.builtin_models import builtin_info, resolve_pretrained
-from hneuron_eval.intervention import MODES, NeuronScaling
+from hneuron_eval.intervention import MODES, BoundScaling, NeuronScaling
 from hneuron_eval.masks import NeuronMask
 
 logger = logging.getLogger(__name__)
@@ -42,22 +42,22 @@ class HNeuronLM(HFLM):
         if isinstance(pretrained, str):
             pretrained = resolve_pretrained(pretrained)
         super().__init__(pretrained=pretrained, **kwargs)
-        self.scaling: NeuronScaling | None = None
+        self.scaling: BoundScaling | None = None
         if mask is not None:
             scaling = NeuronScaling(NeuronMask.load(mask), _parse_alpha(alpha), mode)  # type: ignore[arg-type]
-            self.scaling = scaling.bind(self.model)
+            self.scaling = scaling.bind(self.model)  # layout, plan and mode are settled here, once
             logger.info("hneuron-hf: %s", self.scaling.to_dict())
 
     def _model_call(self, *args: Any, **kwargs: Any):
         if self.scaling is None:
             return super()._model_call(*args, **kwargs)
-        with self.scaling.apply(self.model):
+        with self.scaling.apply():
             return super()._model_call(*args, **kwargs)
 
     def _model_generate(self, *args: Any, **kwargs: Any):
         if self.scaling is None:
             return super()._model_generate(*args, **kwargs)
-        with self.scaling.apply(self.model):
+        with self.scaling.apply():
             return super()._model_generate(*args, **kwargs)
 
     def get_model_info(self) -> dict:

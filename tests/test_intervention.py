@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hneuron_eval.intervention import FoldUnsupportedError, NeuronScaling, scale_neurons
+from hneuron_eval.intervention import BoundScaling, FoldUnsupportedError, NeuronScaling, scale_neurons
 from hneuron_eval.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
 from hneuron_eval.sites import resolve_ffn
 from tiny_models import D_FF, make_model
@@ -36,9 +36,76 @@ def assert_same_weights(before, model):
 @pytest.mark.parametrize("mode", ["fold", "hook"])
 def test_alpha_one_is_bit_identical(tiny_model, mode):
     base = logits(tiny_model)
-    with scale_neurons(tiny_model, mask_for(tiny_model), alpha=1.0, mode=mode):
+    bound = NeuronScaling(mask_for(tiny_model), alpha=1.0, mode=mode).bind(tiny_model)
+    assert bound.plan == {}  # alpha 1 is left out of the plan: nothing is touched at all
+    with bound.apply():
         out = logits(tiny_model)
     assert torch.equal(out, base)
+
+
+@pytest.mark.parametrize("mode", ["fold", "hook"])
+def test_fold_and_hook_at_alpha_one_are_exact_too(tiny_model, mode):
+    """The machinery itself, given alpha 1 (which the plan normally drops), changes no bit."""
+    base, before = logits(tiny_model), weights(tiny_model)
+    bound = BoundScaling(resolve_ffn(tiny_model), {0: ([3, 40], [1.0, 1.0]), 1: ([7], [1.0])}, mode)
+    with bound.apply():
+        assert torch.equal(logits(tiny_model), base)
+        assert_same_weights(before, tiny_model)
+    assert torch.equal(logits(tiny_model), base)
+
+
+def test_fold_scales_exactly_the_planned_columns_and_restores_them(tiny_model):
+    layout = resolve_ffn(tiny_model)
+    before, base = weights(tiny_model), logits(tiny_model)
+    originals = [layout.down_projs[layer].weight.detach().clone() for layer in range(2)]
+    bound = NeuronScaling(mask_for(tiny_model), alpha=0.5, mode="fold").bind(tiny_model)
+    assert bound.plan == {0: ([3, 40], [0.5, 0.5]), 1: ([7, 8, 47], [0.5, 0.5, 0.5])}
+    with bound.apply():
+        assert not torch.equal(logits(tiny_model), base)
+        for layer, (indices, _) in bound.plan.items():
+            w, orig = layout.down_projs[layer].weight, originals[layer]
+            d_ff_axis = 0 if layout.transposed else 1
+            expected = orig.clone()
+            expected.index_copy_(d_ff_axis, torch.tensor(indices), orig.index_select(d_ff_axis, torch.tensor(indices)) * 0.5)
+            assert torch.equal(w, expected)  # the planned columns halved, every other weight untouched
+        assert all(not m._forward_pre_hooks for m in tiny_model.modules())
+    assert_same_weights(before, tiny_model)
+    assert torch.equal(logits(tiny_model), base)
+
+
+def test_hook_registers_on_exactly_the_planned_layers_and_removes_them(tiny_model):
+    layout = resolve_ffn(tiny_model)
+    before, base = weights(tiny_model), logits(tiny_model)
+    mask = mask_for(tiny_model, neurons=((1, 7), (1, 8)))
+    with scale_neurons(tiny_model, mask, alpha=2.0, mode="hook"):
+        assert not torch.equal(logits(tiny_model), base)
+        assert [len(m._forward_pre_hooks) for m in layout.down_projs] == [0, 1]
+        assert_same_weights(before, tiny_model)
+    assert all(not m._forward_pre_hooks for m in tiny_model.modules())
+    assert torch.equal(logits(tiny_model), base)
+
+
+@pytest.mark.parametrize("mode", ["fold", "hook", "auto"])
+def test_bound_scaling_does_not_resolve_or_check_again(monkeypatch, mode):
+    import hneuron_eval.intervention as intervention
+
+    model = make_model("llama")
+    mask = mask_for(model)
+    bound = NeuronScaling(mask, 0.0, mode).bind(model)
+    with scale_neurons(model, mask, alpha=0.0, mode="hook"):
+        expected = logits(model)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("apply() re-did work that bind() did")
+
+    monkeypatch.setattr(intervention, "resolve_ffn", fail)
+    monkeypatch.setattr(intervention, "_foldable", fail)
+    monkeypatch.setattr(intervention, "_fold_weight", fail)
+    monkeypatch.setattr(NeuronMask, "check_compatible", fail)
+    monkeypatch.setattr(NeuronScaling, "plan", fail)
+    for _ in range(2):
+        with bound.apply():
+            torch.testing.assert_close(logits(model), expected, atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 2.0])
@@ -133,8 +200,7 @@ def test_lora_wrapped_model_uses_hook():
     wrapped = peft.get_peft_model(model, peft.LoraConfig(r=2, target_modules=["down_proj"], init_lora_weights=False))
     assert NeuronScaling(mask, 0.0, "auto").bind(wrapped).mode == "hook"
     with pytest.raises(FoldUnsupportedError, match="use mode='hook'"):
-        with scale_neurons(wrapped, mask, alpha=0.0, mode="fold"):
-            pass
+        NeuronScaling(mask, 0.0, "fold").bind(wrapped)  # refused when bound, before any model call
     with torch.no_grad():
         base = wrapped(TOKENS).logits
         with scale_neurons(wrapped, mask, alpha=0.0, mode="hook"):

@@ -54,6 +54,7 @@ def test_alpha_one_identical_and_alpha_zero_changes(tiny_llama_dir, mask_file, m
     plain = make(HFLM, tiny_llama_dir)
     base_ll, base_gen = loglik(plain), generate(plain)
     identity = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=1, mode=mode)
+    assert identity.scaling.plan == {} and identity.scaling.mode == mode  # alpha 1: bound, nothing to scale
     assert loglik(identity) == base_ll
     assert generate(identity) == base_gen
 
@@ -67,6 +68,27 @@ def test_alpha_one_identical_and_alpha_zero_changes(tiny_llama_dir, mask_file, m
     info = ablated.get_model_info()["hneuron"]
     assert info["mode"] == mode and info["alpha"] == 0.0 and info["num_neurons"] == 40
     assert info["mask"] == str(mask_file) and len(info["mask_sha256"]) == 64
+
+
+def test_scaling_is_bound_once_and_applied_on_every_call(tiny_llama_dir, mask_file, monkeypatch):
+    import hneuron_eval.intervention as intervention
+
+    lm = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0, mode="fold")
+    expected = loglik(lm)
+    applied = []
+    apply = type(lm.scaling).apply
+
+    def counting_apply(self):
+        applied.append(1)
+        return apply(self)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the model call re-resolved the FFN layout")
+
+    monkeypatch.setattr(type(lm.scaling), "apply", counting_apply)
+    monkeypatch.setattr(intervention, "resolve_ffn", fail)
+    assert loglik(lm) == expected
+    assert applied  # the intervention ran around the model calls
 
 
 def test_fold_and_hook_give_same_loglikelihoods(tiny_llama_dir, mask_file):
