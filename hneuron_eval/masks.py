@@ -6,7 +6,6 @@ field on load, written atomically, and bound to the shape of the model it was ma
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import math
@@ -20,6 +19,7 @@ import numpy as np
 
 from hneuron_eval import __version__
 from hneuron_eval.fileio import write_json_atomic
+from hneuron_eval.provenance import utc_now
 
 FORMAT = "hneurons"
 FORMAT_VERSION = 1
@@ -121,7 +121,7 @@ class NeuronMask:
             "exclude_source_neurons": exclude_self,
             "source_mask_sha256": self.sha256(),
             "source_provenance": self.provenance,
-            "created": _now(),
+            "created": utc_now(),
             "tool": f"hneuron-eval {__version__}",
         }
         return NeuronMask(self.model, tuple(picked), self.default_alpha, provenance)
@@ -355,6 +355,3 @@ def _validate(mask: NeuronMask) -> None:
             raise MaskError(f"{where}: duplicate neuron (layer {n.layer}, index {n.index}), first at neurons[{seen[key]}]")
         seen[key] = i
 
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
