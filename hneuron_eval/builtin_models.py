@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hneuron_eval.fileio import apply_umask
+
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "HNEURON_EVAL_CACHE"
@@ -62,10 +64,6 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
 def cache_root() -> Path:
     """Where converted models live: ``$HNEURON_EVAL_CACHE`` or ``~/.cache/hneuron-eval``."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hneuron-eval").expanduser()
-
-
-def is_builtin(name: str) -> bool:
-    return name in BUILTIN_MODELS
 
 
 def resolve_pretrained(name_or_path: str) -> str:
@@ -149,6 +147,7 @@ def _convert(model: BuiltinModel, parts: list[Path], target: Path) -> None:
             "source_packages": _package_versions(model),
         }
         (out_dir / MARKER).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        apply_umask(out_dir)  # transformers writes model.safetensors via a private 0600 temp file
         if target.exists():  # a half-finished copy without marker from a killed run
             shutil.rmtree(target)
         os.replace(out_dir, target)

@@ -18,6 +18,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, default_mode())  # mkstemp makes it 0600; a plain open() would honour the umask
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -25,6 +26,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def default_mode(directory: bool = False) -> int:
+    """The mode a new file (0o666) or directory (0o777) gets under the process's umask."""
+    umask = os.umask(0o077)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def apply_umask(tree: str | os.PathLike) -> None:
+    """Give ``tree`` and everything under it the umask's modes (undoing private temp-file modes)."""
+    file_mode, dir_mode = default_mode(), default_mode(directory=True)
+    for folder, dirs, files in os.walk(tree):
+        os.chmod(folder, dir_mode)
+        for name in files:
+            os.chmod(os.path.join(folder, name), file_mode)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -125,6 +125,32 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.hneurons.json"]  # no temp file left
 
 
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_saved_file_has_the_umask_mode_not_the_temp_file_mode(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        path = make_mask().save(tmp_path / "a.hneurons.json")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == mode
+
+
+def test_apply_umask_opens_up_a_private_tree(tmp_path):
+    from hneuron_eval.fileio import apply_umask
+
+    tree = tmp_path / "model"
+    (tree / "sub").mkdir(parents=True, mode=0o700)
+    (tree / "model.safetensors").write_bytes(b"x")
+    (tree / "model.safetensors").chmod(0o600)
+    old = os.umask(0o022)
+    try:
+        apply_umask(tree)
+    finally:
+        os.umask(old)
+    assert (tree / "model.safetensors").stat().st_mode & 0o777 == 0o644
+    assert tree.stat().st_mode & 0o777 == (tree / "sub").stat().st_mode & 0o777 == 0o755
+
+
 def test_save_requires_suffix(tmp_path):
     with pytest.raises(MaskError, match=r"\.hneurons\.json"):
         make_mask().save(tmp_path / "mask.json")
