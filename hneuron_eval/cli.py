@@ -1,47 +1,89 @@
-"""The ``hneuron-eval`` command line: masks, built-in models and the H-neuron identification pipeline."""
+"""The ``hneuron-eval`` command line: neuron masks, the offline built-in models and the identification pipeline."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
 from hneuron_eval import __version__
+from hneuron_eval.provenance import command_line, utc_now
+
+DESCRIPTION = """\
+Find, inspect and switch off hallucination-associated FFN neurons (H-neurons).
+
+  mask info / mask random     inspect a *.hneurons.json mask, or make a random control mask
+  models                      the offline built-in models (and --prepare to convert one)
+  identify                    find H-neurons: all four stages below, resumable
+  sample, features, probe, evaluate
+                              the four stages one at a time
+
+Scoring a model with a mask happens in lm-eval:
+  lm_eval --model hneuron-hf --model_args pretrained=NAME,mask=FILE.hneurons.json,alpha=0 --tasks hneuron
+"""
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's to fix (bad input, missing file or package): one line, no traceback."""
+    from hneuron_eval.identify.store import StageError  # loaded with the parser already
+
+    return ValueError, OSError, ImportError, StageError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``hneuron-eval`` and ``python -m hneuron_eval``."""
-    parser = build_parser()
+    """Entry point of ``hneuron-eval`` and ``python -m hneuron_eval``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    args.argv = argv  # the identify stages record it in their artifacts
-    args.command_line = "hneuron-eval " + " ".join(argv)
-    if not hasattr(args, "func"):
-        parser.print_help()
-        return 2
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, OSError, ModuleNotFoundError) as exc:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        args.command_line = command_line("hneuron-eval", argv)  # recorded in the artifacts a command writes
+        if not hasattr(args, "func"):
+            parser.print_help(sys.stderr)
+            return 2
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader that went away shows up here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        return _reader_gone()
+    except KeyboardInterrupt:
+        print("hneuron-eval: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except _expected_errors() as exc:
         print(f"hneuron-eval: error: {exc}", file=sys.stderr)
         return 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hneuron-eval", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"hneuron-eval {__version__}")
-    sub = parser.add_subparsers(title="commands")
+def _reader_gone() -> int:
+    """Stop quietly when stdout's reader has gone (``hneuron-eval models | head -1``), as Unix tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail again
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
 
-    mask = sub.add_parser("mask", help="inspect and build neuron masks (*.hneurons.json)")
-    mask_sub = mask.add_subparsers(title="mask commands")
-    info = mask_sub.add_parser("info", help="describe a mask file")
-    info.add_argument("file")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree (the identify stages come from ``hneuron_eval.identify.cli``)."""
+    from hneuron_eval.identify.cli import HelpFormatter, add_identify_commands
+
+    parser = argparse.ArgumentParser(prog="hneuron-eval", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"hneuron-eval {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    mask = sub.add_parser("mask", help="inspect and build neuron masks (*.hneurons.json)", formatter_class=HelpFormatter)
+    mask_sub = mask.add_subparsers(title="mask commands", metavar="COMMAND")
+    info = mask_sub.add_parser("info", help="describe a mask file", formatter_class=HelpFormatter)
+    info.add_argument("file", help="a *.hneurons.json mask")
     info.add_argument("--json", action="store_true", help="print the validated mask as JSON")
     info.set_defaults(func=_mask_info)
 
     rnd = mask_sub.add_parser(
         "random",
         help="random-neuron control mask",
+        formatter_class=HelpFormatter,
         description="Either the same number of neurons per layer as --like (the control for an H-neuron mask), "
         "or --count/--per-mille neurons drawn uniformly over all FFN neurons of --model.",
     )
@@ -51,17 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     size = rnd.add_mutually_exclusive_group()
     size.add_argument("--count", type=int, help="number of neurons (with --model)")
     size.add_argument("--per-mille", type=float, help="share of all FFN neurons, in per mille (with --model)")
-    rnd.add_argument("--seed", type=int, required=True)
+    rnd.add_argument("--seed", type=int, required=True, help="seed of the random draw")
     rnd.add_argument("--alpha", type=float, default=0.0, help="default alpha stored in the mask (with --model)")
     rnd.add_argument("--allow-overlap", action="store_true", help="with --like: may pick the source mask's neurons")
     rnd.add_argument("--out", required=True, help="output path ending in .hneurons.json")
     rnd.set_defaults(func=_mask_random)
 
-    models = sub.add_parser("models", help="list the offline built-in models, or convert one (--prepare)")
+    models = sub.add_parser("models", help="list the offline built-in models, or convert one (--prepare)",
+                            formatter_class=HelpFormatter)
     models.add_argument("--prepare", metavar="NAME", help="convert this built-in model to the safetensors cache now")
     models.set_defaults(func=_models)
-
-    from hneuron_eval.identify.cli import add_identify_commands
 
     add_identify_commands(sub)
     return parser
@@ -93,7 +134,7 @@ def _uniform_random_mask(args: argparse.Namespace):
     import numpy as np
 
     from hneuron_eval.builtin_models import resolve_pretrained
-    from hneuron_eval.masks import ModelSpec, Neuron, NeuronMask, _now
+    from hneuron_eval.masks import ModelSpec, Neuron, NeuronMask
     from hneuron_eval.sites import resolve_ffn_pretrained
 
     if args.count is None and args.per_mille is None:
@@ -112,7 +153,7 @@ def _uniform_random_mask(args: argparse.Namespace):
         "seed": args.seed,
         "count": count,
         "command": args.command_line,
-        "created": _now(),
+        "created": utc_now(),
         "tool": f"hneuron-eval {__version__}",
     }
     return NeuronMask(spec, neurons, args.alpha, provenance)

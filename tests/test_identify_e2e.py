@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 from hneuron_eval.identify import data as D
-from hneuron_eval.identify.cli import main
+from hneuron_eval.cli import main
 from hneuron_eval.masks import NeuronMask
 from identify_fixtures import tiny_llama, tiny_tokenizer
 
@@ -81,15 +82,34 @@ def test_identify_end_to_end(tiny_run, capsys):
     assert (out / "samples" / "train.jsonl").stat().st_mtime_ns == mtime
 
 
-def test_other_model_in_same_run_dir_refused(tiny_run):
+def test_other_model_in_same_run_dir_refused(tiny_run, capsys):
     out = tiny_run / "run"
     (out).mkdir()
     (out / "run.json").write_text(json.dumps({"model": "gemma-3-270m", "config": {"model": "gemma-3-270m"}}))
-    with pytest.raises(ValueError, match="belongs to model 'gemma-3-270m'"):
-        main(["sample", "--model", str(tiny_run / "model"), "--out", str(out)])
+    assert main(["sample", "--model", str(tiny_run / "model"), "--out", str(out)]) == 1
+    assert "belongs to model 'gemma-3-270m'" in capsys.readouterr().err
 
 
-def test_too_few_samples_error_from_the_command(tiny_run):
-    with pytest.raises(ValueError, match=r"train set .*found \d+ faithful and \d+ hallucinated.*need at least 500.*--questions \(now 90\)"):
-        main(["sample", "--model", str(tiny_run / "model"), "--out", str(tiny_run / "r"), "--samples", "2",
-              "--questions", "90", "--max-new-tokens", "4", "--min-per-class", "500"])
+def test_too_few_samples_error_from_the_command(tiny_run, capsys):
+    assert main(["sample", "--model", str(tiny_run / "model"), "--out", str(tiny_run / "r"), "--samples", "2",
+                 "--questions", "90", "--max-new-tokens", "4", "--min-per-class", "500"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"train set .*found \d+ faithful and \d+ hallucinated.*need at least 500.*--questions \(now 90\)", err)
+
+
+def test_later_stage_settings_change_only_until_the_stage_starts(tiny_run, capsys):
+    out = tiny_run / "run"
+    assert main(["sample", "--model", str(tiny_run / "model"), "--out", str(out), "--samples", "2", "--questions", "90",
+                 "--max-new-tokens", "6", "--min-per-class", "3", "--batch-size", "16"]) == 0
+    assert json.loads((out / "run.json").read_text())["config"]["answer_tokens"] == "span"
+    assert main(["features", "--out", str(out), "--answer-tokens", "all", "--feature-batch-size", "64"]) == 0
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert config["answer_tokens"] == "all" and config["feature_batch_size"] == 8  # batch size: this call only
+    assert json.loads((out / "features" / "train" / "meta.json").read_text())["answer_tokens"] == "all"
+    capsys.readouterr()
+    assert main(["features", "--out", str(out), "--answer-tokens", "span"]) == 1
+    assert "the features stage has already started with answer_tokens='all'" in capsys.readouterr().err
+    assert main(["probe", "--out", str(out), "--c-grid", "10", "--mode", "1-vs-1"]) == 0
+    selection = json.loads((out / "probe" / "selection.json").read_text())
+    assert selection["mode"] == "1-vs-1" and [g["C"] for g in selection["c_grid"]] == [10.0]
+    assert json.loads((out / "run.json").read_text())["config"]["mode"] == "3-vs-1"  # probe options: this fit only

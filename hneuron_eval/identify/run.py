@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import platform
 import uuid
@@ -16,6 +15,7 @@ from hneuron_eval.fileio import write_json_atomic
 from hneuron_eval.identify import data as D
 from hneuron_eval.identify.store import ArtifactMismatchError
 from hneuron_eval.judges import normalize_answer
+from hneuron_eval.provenance import utc_now
 
 #: Raw CETT values are small (~1e-3) and liblinear's penalty does not scale with n, so small runs need large C.
 DEFAULT_C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
@@ -58,7 +58,7 @@ class Run:
         self.out = Path(out)
         info_path = self.out / "run.json"
         if not info_path.exists():
-            raise FileNotFoundError(f"{info_path}: not a run directory; start with 'hneuron-eval identify' or 'hneuron-eval identify sample'")
+            raise FileNotFoundError(f"{info_path}: not a run directory; start with 'hneuron-eval identify' or 'hneuron-eval sample'")
         self.info = json.loads(info_path.read_text(encoding="utf-8"))
         self.config = RunConfig(**self.info["config"])
         self.command = ""  # the command of the current invocation, recorded in every artifact a stage writes
@@ -85,7 +85,7 @@ class Run:
         model, tok = _load(path, config.device)
         layout = resolve_ffn(model)
         info = {
-            "run_id": uuid.uuid4().hex[:12], "created": _now(), "model": config.model, "model_path": path,
+            "run_id": uuid.uuid4().hex[:12], "created": utc_now(), "model": config.model, "model_path": path,
             "architecture": layout.architecture, "model_type": layout.model_type,
             "num_layers": layout.num_layers, "d_ff": layout.d_ff, "versions": versions(), "config": asdict(config),
             "command": command,
@@ -95,6 +95,21 @@ class Run:
         run._model, run._tokenizer = model, tok
         run.command = command
         return run
+
+    def settle(self, stage: str, given: dict[str, Any], started: bool) -> None:
+        """Store a later stage's settings given on its command line in run.json, unless that stage has begun."""
+        changed = {k: v for k, v in given.items() if v is not None and getattr(self.config, k) != v}
+        if not changed:
+            return
+        if started:
+            now = ", ".join(f"{k}={getattr(self.config, k)!r}" for k in changed)
+            raise ArtifactMismatchError(f"{self.out}: the {stage} stage has already started with {now}; "
+                                        f"delete its outputs to redo it with other settings")
+        for key, value in changed.items():
+            setattr(self.config, key, value)
+        self.info["config"] = asdict(self.config)
+        write_json_atomic(self.out / "run.json", self.info)
+        print(f"[identify] {self.out / 'run.json'}: " + ", ".join(f"{k}={v!r}" for k, v in changed.items()))
 
     def identity(self) -> dict[str, Any]:
         return {k: self.info[k] for k in ("model", "num_layers", "d_ff", "run_id")}
@@ -150,6 +165,3 @@ def versions() -> dict[str, str]:
     return {"hneuron_eval": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "sklearn": sklearn.__version__, "numpy": np.__version__, "python": platform.python_version()}
 
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()

@@ -16,7 +16,7 @@ from hneuron_eval.identify.jsonl import read_records
 from hneuron_eval.identify.run import Run
 from hneuron_eval.identify.sampling import Sampler, SamplingConfig
 from hneuron_eval.identify.splits import balance, check_disjoint
-from hneuron_eval.identify.store import FeatureStore
+from hneuron_eval.identify.store import FeatureStore, StageError
 
 EVAL_SETS = ("triviaqa", "nq_open", "bioasq", "nonexist")
 
@@ -59,7 +59,8 @@ def _rows(records: dict[str, dict[str, Any]], ids: list[str], finder: SpanFinder
     return rows, fallbacks
 
 
-def extract(run: Run, name: str, records: list[dict[str, Any]], split: dict[str, Any]) -> FeatureStore:
+def extract(run: Run, name: str, records: list[dict[str, Any]], split: dict[str, Any],
+            batch_size: int | None = None) -> FeatureStore:
     """CETT features of a balanced split into ``features/<name>`` (resumes from the completed-rows counter)."""
     c = run.config
     model, tok = run.model_and_tokenizer()
@@ -72,15 +73,15 @@ def extract(run: Run, name: str, records: list[dict[str, Any]], split: dict[str,
     extra = {"labels": labels, "answer_tokens": c.answer_tokens, "answer_rule": RULE if c.answer_tokens == "span" else "all output tokens",
              "span_fallbacks": fallbacks, "answer_lengths": [r.span[1] - r.span[0] for r in rows], "command": run.command}
     store.create_or_resume(run.identity(), ids, extra, ext.width, c.feature_dtype)
-    store.fill(len(rows), c.feature_batch_size, lambda a, b: ext.extract(rows[a:b]), f"features {name}")
+    store.fill(len(rows), batch_size or c.feature_batch_size, lambda a, b: ext.extract(rows[a:b]), f"features {name}")
     return store
 
 
-def features(run: Run) -> None:
-    """Features for the train and test splits."""
+def features(run: Run, batch_size: int | None = None) -> None:
+    """Features for the train and test splits (``batch_size`` overrides the run's, for speed only)."""
     splits = json.loads(run.path("splits.json").read_text())
     for name in ("train", "test"):
-        extract(run, name, read_records(run.path("samples", f"{name}.jsonl")), splits[name])
+        extract(run, name, read_records(run.path("samples", f"{name}.jsonl")), splits[name], batch_size)
 
 
 def load_features(run: Run, name: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
@@ -88,10 +89,12 @@ def load_features(run: Run, name: str) -> tuple[dict[str, Any], np.ndarray, np.n
     return meta, np.asarray(ans, dtype=np.float32), np.asarray(oth, dtype=np.float32), np.asarray(meta["labels"])
 
 
-def probe(run: Run, c_grid: list[float] | None = None, mode: str | None = None) -> dict[str, Any]:
+def probe(run: Run, c_grid: list[float] | None = None, mode: str | None = None,
+          suppress_questions: int | None = None) -> dict[str, Any]:
     """C grid on a held-out part of train, refit at the best C, save the probe and the H-neuron + random masks.
 
-    ``c_grid`` / ``mode`` override the run's settings (recorded in probe/selection.json and the probe header).
+    ``c_grid`` / ``mode`` / ``suppress_questions`` override the run's settings (recorded in
+    probe/selection.json and the probe header).
     """
     import time
 
@@ -100,12 +103,13 @@ def probe(run: Run, c_grid: list[float] | None = None, mode: str | None = None) 
 
     c = run.config
     c_grid, mode = list(c_grid or c.c_grid), mode or c.mode
+    suppress_questions = c.suppress_questions if suppress_questions is None else suppress_questions
     meta, ans, oth, y = load_features(run, "train")
     t0 = time.perf_counter()
     grid = select_c(ans, oth, y, c_grid, mode, c.val_fraction, c.seed)
     grid_seconds = time.perf_counter() - t0
-    if c.suppress_questions:
-        _add_suppression(run, grid)
+    if suppress_questions:
+        _add_suppression(run, grid, suppress_questions)
     C = best_c(grid)
     X, yy = training_rows(ans, oth, y, mode)
     fitted = HNeuronProbe(C=C).fit(X, yy)
@@ -120,7 +124,7 @@ def probe(run: Run, c_grid: list[float] | None = None, mode: str | None = None) 
             "command": run.command}
     mask = NeuronMask(spec, tuple(Neuron(l, i, w) for l, i, w in hn), 0.0, prov)
     slug = run.slug()
-    out = {"mode": mode, "chosen_C": C, "c_grid": grid, "grid_fit_seconds": grid_seconds, "n_h_neurons": len(hn), "command": run.command}
+    out = {"mode": mode, "suppress_questions": suppress_questions, "chosen_C": C, "c_grid": grid, "grid_fit_seconds": grid_seconds, "n_h_neurons": len(hn), "command": run.command}
     paths = run.path(f"{slug}.hneurons.json"), run.path(f"{slug}.random-seed{c.seed}.hneurons.json")
     for stale in paths:  # a re-run must not leave the masks of an earlier probe behind
         stale.unlink(missing_ok=True)
@@ -131,13 +135,13 @@ def probe(run: Run, c_grid: list[float] | None = None, mode: str | None = None) 
     return out
 
 
-def _add_suppression(run: Run, grid: list[dict[str, Any]]) -> None:
+def _add_suppression(run: Run, grid: list[dict[str, Any]], n_questions: int) -> None:
     """Task accuracy with each candidate's H-neurons ablated, on train-file questions outside the train split."""
     from hneuron_eval.identify.suppression import suppressed_accuracy
 
     c, d_ff = run.config, run.info["d_ff"]
     used = {r["id"] for r in read_records(run.path("samples", "train.jsonl"))}
-    pool = [q for q in D.triviaqa_train().questions if q.id not in used][:c.suppress_questions]
+    pool = [q for q in D.triviaqa_train().questions if q.id not in used][:n_questions]
     model, tok = run.model_and_tokenizer()
     for g in grid:
         neurons = [(i // d_ff, i % d_ff) for i in g["h_neuron_index"]]
@@ -180,7 +184,7 @@ def evaluate(run: Run, bioasq: str | None = None) -> dict[str, Any]:
     slug = run.slug()
     mask_path = run.path(f"{slug}.hneurons.json")
     if not mask_path.exists():
-        raise RuntimeError(f"{mask_path}: the probe found no H-neurons (no positive weight at C={header['chosen_C']}); try a larger C grid")
+        raise StageError(f"{mask_path}: the probe found no H-neurons (no positive weight at C={header['chosen_C']}); try a larger C grid")
     mask = NeuronMask.load(mask_path)
     flat = lambda m: np.array([n.layer * d_ff + n.index for n in m.neurons])  # noqa: E731
     mode = header["mode"]

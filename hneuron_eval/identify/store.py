@@ -21,6 +21,10 @@ class ArtifactMismatchError(ValueError):
     """An artifact was made for another model or run than the one it is used with."""
 
 
+class StageError(RuntimeError):
+    """A stage cannot go on from what the earlier stages left; the message says what to run or change."""
+
+
 def check_identity(path: str | Path, found: dict[str, Any], expected: dict[str, Any]) -> None:
     """Refuse an artifact whose model name, FFN shape or run id differs from ``expected``; the message names both."""
     for key in ("model", "num_layers", "d_ff", "run_id"):
@@ -107,5 +111,5 @@ class FeatureStore:
         check_identity(self.meta_path, meta["identity"], expected)
         done = self.completed()
         if done != len(meta["ids"]):
-            raise RuntimeError(f"{self.dir}: only {done} of {len(meta['ids'])} rows are computed; re-run the 'features' stage to finish")
+            raise StageError(f"{self.dir}: only {done} of {len(meta['ids'])} rows are computed; re-run the 'features' stage to finish")
         return meta, np.load(self.dir / "answer.npy", mmap_mode="r"), np.load(self.dir / "other.npy", mmap_mode="r")
