@@ -1,4 +1,4 @@
-"""Benchmark: CETT feature extraction vs a bare batched forward pass and vs a per-sample reference (official-script style).
+"""Benchmark: CETT feature extraction vs a bare batched forward pass and vs a per-sample reference.
 
 Each measurement runs in its own subprocess so peak RSS (ru_maxrss) is per method; methods are
 interleaved over rounds and the best round is reported (the machine is shared).
@@ -6,8 +6,6 @@ interleaved over rounds and the best round is reported (the machine is shared).
 """
 
 from __future__ import annotations
-
-from _report import emit  # benchmarks/ is on sys.path when a script runs
 
 import argparse
 import json
@@ -17,6 +15,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _report import emit  # benchmarks/ is on sys.path when a script runs
 
 
 def rows_for(tokenizer, n: int):
@@ -62,8 +62,15 @@ def measure(method: str, model_name: str, n: int, batch_size: int) -> dict:
         with torch.inference_mode():
             for s in range(0, n, batch_size):
                 t = ext.batch_tensors(rows[s:s + batch_size])
-                body(input_ids=t["input_ids"], attention_mask=t["attention_mask"], position_ids=t["position_ids"], use_cache=False)
-    elif method == "reference":  # official-script style: batch 1, full logits, every layer and token kept, one file per sample
+                body(
+                    input_ids=t["input_ids"],
+                    attention_mask=t["attention_mask"],
+                    position_ids=t["position_ids"],
+                    use_cache=False,
+                )
+    elif (
+        method == "reference"
+    ):  # official-script style: batch 1, full logits, every layer and token kept, one file per sample
         layout = resolve_ffn(model)
         norms = [m.weight.detach().norm(dim=0) for m in layout.down_projs]
         for r in rows:
@@ -74,7 +81,9 @@ def measure(method: str, model_name: str, n: int, batch_size: int) -> dict:
                 model(input_ids=torch.tensor([r.ids]))
             for h in hooks:
                 h.remove()
-            cett = torch.stack([acts[i][0].abs() * norms[i] / acts[i][1].norm(dim=-1, keepdim=True) for i in range(layout.num_layers)])
+            cett = torch.stack(
+                [acts[i][0].abs() * norms[i] / acts[i][1].norm(dim=-1, keepdim=True) for i in range(layout.num_layers)]
+            )
             np.save(tmp / f"{r.id}.npy", cett.numpy())  # (layers, tokens, d_ff), aggregated later
     else:
         raise ValueError(method)
@@ -100,8 +109,20 @@ def main() -> None:
         return
 
     def one(method: str, n: int) -> dict:
-        cmd = [sys.executable, __file__, "--model", args.model, "--batch-size", str(args.batch_size), "--_one", method, str(n)]
-        return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        cmd = [
+            sys.executable,
+            __file__,
+            "--model",
+            args.model,
+            "--batch-size",
+            str(args.batch_size),
+            "--_one",
+            method,
+            str(n),
+        ]
+        return json.loads(
+            subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        )
 
     best: dict[str, dict] = {}
     for _ in range(args.rounds):

@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
-from _report import emit  # benchmarks/ is on sys.path when a script runs
-
 import argparse
 import time
+
+from _report import emit  # benchmarks/ is on sys.path when a script runs
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Benchmark: the sampling stage (prompting, generation, judging, JSONL append) vs plain batched ``generate`` on the same prompts.
+"""Benchmark: the sampling stage (prompting, generation, judging, JSONL append) vs plain batched ``generate``.
 
 Both use the same generation settings, seeds and stop tokens, so they generate the same tokens;
 the ratio is the stage's own overhead. Best of ``--rounds`` interleaved rounds (shared machine).
@@ -7,13 +7,13 @@ the ratio is the stage's own overhead. Best of ``--rounds`` interleaved rounds (
 
 from __future__ import annotations
 
-from _report import emit  # benchmarks/ is on sys.path when a script runs
-
 import argparse
 import tempfile
 import time
 import zlib
 from pathlib import Path
+
+from _report import emit  # benchmarks/ is on sys.path when a script runs
 
 
 def main() -> None:

@@ -113,7 +113,12 @@ def main() -> None:
                 if r:
                     seconds[workload][name].append(time.perf_counter() - start)
         if r:
-            print(f"round {r}: " + "; ".join(f"{w}: " + ", ".join(f"{n} {seconds[w][n][-1]:.2f}s" for n in names) for w in workloads), file=sys.stderr, flush=True)
+            print(
+                f"round {r}: "
+                + "; ".join(f"{w}: " + ", ".join(f"{n} {seconds[w][n][-1]:.2f}s" for n in names) for w in workloads),
+                file=sys.stderr,
+                flush=True,
+            )
 
     # per call: one batch forward, interleaved tightly; the intervention is applied per call
     batch = plain.tok_batch_encode([r.args[0] + r.args[1] for r in ll_reqs[: args.batch_size]])[0]

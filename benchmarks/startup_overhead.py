@@ -30,7 +30,9 @@ def main() -> None:
     autoload_us, wall_ms = [], []
     for _ in range(args.runs):
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True, text=True, check=True
+        )
         wall_ms.append(1000 * (time.perf_counter() - start))
         match = re.search(r"import time:\s+\d+ \|\s+(\d+) \|\s+hneuron_eval\._autoload$", proc.stderr, re.M)
         if match is None:

@@ -17,18 +17,23 @@ def main() -> None:
     r = json.loads((RESULTS / "intervention_overhead.json").read_text())
     s = json.loads((RESULTS / "startup_overhead.json").read_text())
     lines = [
-        "# Benchmarks (core)", "",
+        "# Benchmarks (core)",
+        "",
         "Written by `python benchmarks/summarize_core.py` from the JSON files next to this one, which hold",
-        "every per-round number and the producing command.", "",
-        "## hneuron-hf overhead vs plain hf (`benchmarks/intervention_overhead.py`)", "",
+        "every per-round number and the producing command.",
+        "",
+        "## hneuron-hf overhead vs plain hf (`benchmarks/intervention_overhead.py`)",
+        "",
         f"Command: `{r['command']}`  ",
         f"Date: {r['date']}; model `{r['model']}` (float32, CPU, {r['torch_threads']} torch thread(s)),",
-        f"task `{r['task']}` prompts (limit {r['limit']}, chat template {r['chat_template']}), batch size {r['batch_size']},",
+        f"task `{r['task']}` prompts (limit {r['limit']}, chat template {r['chat_template']}), "
+        f"batch size {r['batch_size']},",
         f"mask of {r['mask_neurons']} random neurons ({r['mask_per_mille']} per mille) at alpha=0, seed {r['seed']};",
         f"versions {r['versions']}.",
         f"Load average (1 min) before / after the run: {r.get('load_average_1min_before_after', 'not recorded')} on "
         f"{r.get('cpu_count', '?')} cores. Interleaving the three models keeps the ratios fair under load;",
-        "single rounds still vary by a few percent (see the JSON).", "",
+        "single rounds still vary by a few percent (see the JSON).",
+        "",
         "| workload | hf median s | fold median s | hook median s | fold / hf | hook / hf | target fold / hook |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hneuron-eval {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    mask = sub.add_parser("mask", help="inspect and build neuron masks (*.hneurons.json)", formatter_class=HelpFormatter)
+    mask = sub.add_parser(
+        "mask", help="inspect and build neuron masks (*.hneurons.json)", formatter_class=HelpFormatter
+    )
     mask_sub = mask.add_subparsers(title="mask commands", metavar="COMMAND")
     info = mask_sub.add_parser("info", help="describe a mask file", formatter_class=HelpFormatter)
     info.add_argument("file", help="a *.hneurons.json mask")

@@ -50,7 +50,9 @@ class NeuronScaling:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         alpha = self.alpha
-        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha)):
+        if alpha is not None and (
+            isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha)
+        ):
             raise ValueError(f"alpha must be a finite number, got {alpha!r}")
 
     def alpha_of(self, own: float | None) -> float:
@@ -90,7 +92,9 @@ class NeuronScaling:
         made_for = self.mask.model.name
         if made_for and name and Path(made_for).name != Path(name).name:
             # same shape, other name: allowed (e.g. an instruct model's mask on its base model)
-            logger.warning("mask %s was made for %r, applying it to %r (same FFN shape)", self.mask.source, made_for, name)
+            logger.warning(
+                "mask %s was made for %r, applying it to %r (same FFN shape)", self.mask.source, made_for, name
+            )
         plan = self.plan()
         mode = self.mode
         if mode == "auto":
@@ -122,7 +126,9 @@ class BoundScaling:
         if self.mode == "fold":
             for layer in self.plan:
                 _fold_weight(downs[layer])  # refuse here, not in the middle of a run
-            work: list[Any] = [_FoldColumns(downs[layer], self.layout.transposed, *self.plan[layer]) for layer in self.plan]
+            work: list[Any] = [
+                _FoldColumns(downs[layer], self.layout.transposed, *self.plan[layer]) for layer in self.plan
+            ]
         else:
             work = [(downs[layer], _InputScaler(self.layout.d_ff, *self.plan[layer])) for layer in self.plan]
         object.__setattr__(self, "_work", work)

@@ -174,8 +174,14 @@ class NeuronMask:
             lines.append(f"per-neuron alpha: {len(per_alpha)} neurons, range {min(per_alpha):g}..{max(per_alpha):g}")
         weights = [n.weight for n in self.neurons if n.weight is not None]
         if weights:
-            lines.append(f"probe weights: min {min(weights):.4g}, median {float(np.median(weights)):.4g}, max {max(weights):.4g}")
-        lines.append("per layer:     " + ", ".join(f"L{l}:{len(v)}" for l, v in self.by_layer().items()) if self.neurons else "per layer:     (empty)")
+            lines.append(
+                f"probe weights: min {min(weights):.4g}, median {float(np.median(weights)):.4g}, max {max(weights):.4g}"
+            )
+        lines.append(
+            "per layer:     " + ", ".join(f"L{layer}:{len(v)}" for layer, v in self.by_layer().items())
+            if self.neurons
+            else "per layer:     (empty)"
+        )
         if self.provenance:
             lines.append("provenance:")
             lines.extend(f"  {k}: {json.dumps(v) if not isinstance(v, str) else v}" for k, v in self.provenance.items())
@@ -254,7 +260,9 @@ class NeuronMask:
                 raise err(where, "an object with 'layer' and 'index'", entry)
             unknown = set(entry) - _NEURON_KEYS
             if unknown:
-                raise MaskError(f"{source}: field '{where}': unknown key(s) {sorted(unknown)}; allowed {sorted(_NEURON_KEYS)}")
+                raise MaskError(
+                    f"{source}: field '{where}': unknown key(s) {sorted(unknown)}; allowed {sorted(_NEURON_KEYS)}"
+                )
             neurons.append(
                 Neuron(
                     layer=_int(err, f"{where}.layer", entry.get("layer")),
@@ -284,7 +292,9 @@ class NeuronMask:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             hint = "" if text.rstrip().endswith("}") else " (the file looks truncated)"
-            raise MaskError(f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{hint}") from None
+            raise MaskError(
+                f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{hint}"
+            ) from None
         return cls.from_dict(data, source=str(path))
 
 
@@ -352,6 +362,8 @@ def _validate(mask: NeuronMask) -> None:
                 raise MaskError(f"{where}.{name}: expected a finite number, got {v!r}")
         key = (n.layer, n.index)
         if key in seen:
-            raise MaskError(f"{where}: duplicate neuron (layer {n.layer}, index {n.index}), first at neurons[{seen[key]}]")
+            raise MaskError(
+                f"{where}: duplicate neuron (layer {n.layer}, index {n.index}), first at neurons[{seen[key]}]"
+            )
         seen[key] = i
 

@@ -33,7 +33,9 @@ FFN_SITES: dict[str, FFNSite] = {
     "gemma": _LLAMA_LIKE,
     "gemma2": _LLAMA_LIKE,
     "gemma3_text": _LLAMA_LIKE,
-    "gemma3": FFNSite(layers=("model.language_model.layers", "language_model.model.layers", "model.layers"), down_proj="mlp.down_proj"),
+    "gemma3": FFNSite(
+        layers=("model.language_model.layers", "language_model.model.layers", "model.layers"), down_proj="mlp.down_proj"
+    ),
     "phi3": _LLAMA_LIKE,
     "gpt2": FFNSite(layers=("transformer.h",), down_proj="mlp.c_proj", transposed=True),
     "gpt_neox": FFNSite(layers=("gpt_neox.layers",), down_proj="mlp.dense_4h_to_h"),
@@ -65,9 +67,6 @@ class FFNLayout:
     @property
     def num_neurons(self) -> int:
         return self.num_layers * self.d_ff
-
-    def shape(self) -> dict[str, int]:
-        return {"num_layers": self.num_layers, "d_ff": self.d_ff}
 
 
 def unwrap(model: nn.Module) -> nn.Module:

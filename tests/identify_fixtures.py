@@ -10,16 +10,22 @@ WORDS = ["paris", "london", "mars", "venus", "who", "what", "is", "the", "capita
 
 def tiny_tokenizer(chat: bool = False):
     """A WordLevel tokenizer built in memory (no network), with pad/eos/bos and optionally a chat template."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     vocab = {t: i for i, t in enumerate(["<pad>", "<eos>", "<bos>", "<unk>", "\n", *WORDS])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(" ", "removed"), pre_tokenizers.Split("\n", "isolated")])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(" ", "removed"), pre_tokenizers.Split("\n", "isolated")]
+    )
     tok.decoder = decoders.WordPiece(prefix="##")  # joins word tokens with spaces
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>"
+    )
     if chat:
-        fast.chat_template = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}answer :{% endif %}"
+        fast.chat_template = (
+            "{% for m in messages %}{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}answer :{% endif %}"
+        )
     return fast
 
 

@@ -35,7 +35,9 @@ def test_model_is_registered_when_lm_eval_loads_its_models():
 
 
 def test_opt_out_leaves_lm_eval_untouched():
-    code = "from lm_eval.api.registry import model_registry; import lm_eval.models; print('hneuron-hf' in model_registry)"
+    code = (
+        "from lm_eval.api.registry import model_registry; import lm_eval.models; print('hneuron-hf' in model_registry)"
+    )
     assert run_python(code, HNEURON_EVAL_NO_AUTOLOAD="1") == "False"
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from identify_fixtures import tiny_gpt2, tiny_llama
 
 from hneuron_eval.identify.cett import CETTExtractor, FeatureRow, direct_cett, model_body
-from identify_fixtures import tiny_gpt2, tiny_llama
 
 ROWS = [
     FeatureRow("a", [2, 5, 6, 7], [8, 9, 10, 1], (1, 3)),
@@ -36,12 +36,14 @@ def test_features_differ_between_answer_and_other_tokens():
 
 
 def test_padding_without_position_ids_would_differ():
-    """Guards the test itself: with absolute positions (GPT-2), left padding changes the result unless positions are corrected."""
+    """Guards the test itself: with absolute positions (GPT-2), left padding changes the result unless corrected."""
     model = tiny_gpt2()
     ext = CETTExtractor(model, padding_side="left")
     t = ext.batch_tensors(ROWS)
     assert t["position_ids"][0, 0].item() == 0 and t["position_ids"][2].tolist()[-1] == len(ROWS[2].ids) - 1
-    out_fixed = model_body(model)(input_ids=t["input_ids"], attention_mask=t["attention_mask"], position_ids=t["position_ids"]).last_hidden_state
+    out_fixed = model_body(model)(
+        input_ids=t["input_ids"], attention_mask=t["attention_mask"], position_ids=t["position_ids"]
+    ).last_hidden_state
     out_naive = model_body(model)(input_ids=t["input_ids"], attention_mask=t["attention_mask"],
                                   position_ids=torch.arange(t["input_ids"].shape[1]).expand_as(t["input_ids"])).last_hidden_state
     assert not torch.allclose(out_fixed[2, -1], out_naive[2, -1])

@@ -21,11 +21,26 @@ EXE = Path(sys.executable).with_name("hneuron-eval")
 
 def test_mask_random_uniform_and_info(tiny_llama_dir, tmp_path, capsys):
     out = tmp_path / "r.hneurons.json"
-    assert main(["mask", "random", "--model", str(tiny_llama_dir), "--count", "5", "--seed", "3", "--out", str(out)]) == 0
+    assert (
+        main(["mask", "random", "--model", str(tiny_llama_dir), "--count", "5", "--seed", "3", "--out", str(out)]) == 0
+    )
     mask = NeuronMask.load(out)
     assert len(mask) == 5 and mask.model.shape() == (2, 48) and mask.model.model_type == "llama"
     assert mask.provenance["seed"] == 3 and mask.provenance["command"].startswith("hneuron-eval mask random")
-    main(["mask", "random", "--model", str(tiny_llama_dir), "--count", "5", "--seed", "3", "--out", str(tmp_path / "s.hneurons.json")])
+    main(
+        [
+            "mask",
+            "random",
+            "--model",
+            str(tiny_llama_dir),
+            "--count",
+            "5",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path / "s.hneurons.json"),
+        ]
+    )
     assert NeuronMask.load(tmp_path / "s.hneurons.json").neurons == mask.neurons  # seeded
     capsys.readouterr()
     assert main(["mask", "info", str(out)]) == 0
@@ -36,7 +51,9 @@ def test_mask_random_uniform_and_info(tiny_llama_dir, tmp_path, capsys):
 
 
 def test_mask_random_like(tmp_path):
-    src = NeuronMask(ModelSpec(3, 20, "m"), (Neuron(0, 1), Neuron(0, 2), Neuron(2, 19))).save(tmp_path / "h.hneurons.json")
+    src = NeuronMask(ModelSpec(3, 20, "m"), (Neuron(0, 1), Neuron(0, 2), Neuron(2, 19))).save(
+        tmp_path / "h.hneurons.json"
+    )
     out = tmp_path / "c.hneurons.json"
     assert main(["mask", "random", "--like", str(src), "--seed", "0", "--out", str(out)]) == 0
     ctrl = NeuronMask.load(out)
@@ -56,7 +73,9 @@ def test_errors_are_reported_not_raised(tmp_path, capsys):
 
 def test_recorded_command_is_shell_quoted(tiny_llama_dir, tmp_path):
     out = tmp_path / "with space.hneurons.json"
-    assert main(["mask", "random", "--model", str(tiny_llama_dir), "--count", "2", "--seed", "1", "--out", str(out)]) == 0
+    assert (
+        main(["mask", "random", "--model", str(tiny_llama_dir), "--count", "2", "--seed", "1", "--out", str(out)]) == 0
+    )
     recorded = NeuronMask.load(out).provenance["command"]
     assert shlex.split(recorded)[-1] == str(out)  # a shell reads back the same arguments
 
@@ -80,9 +99,12 @@ def test_expected_errors_are_one_line_without_traceback(tmp_path):
 
 def test_closed_stdout_ends_quietly_like_a_unix_tool(tmp_path):
     """``hneuron-eval mask info --json BIG | head -1``: no error message, exit 128 + SIGPIPE."""
-    big = NeuronMask(ModelSpec(30, 5000, "big"), tuple(Neuron(l, i) for l in range(30) for i in range(0, 5000, 10)))
+    neurons = tuple(Neuron(layer, i) for layer in range(30) for i in range(0, 5000, 10))
+    big = NeuronMask(ModelSpec(30, 5000, "big"), neurons)
     path = big.save(tmp_path / "big.hneurons.json")  # its JSON is far larger than a pipe's buffer
-    proc = subprocess.Popen([str(EXE), "mask", "info", "--json", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(EXE), "mask", "info", "--json", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdout.readline() == b"{\n"
     proc.stdout.close()  # the reader goes away while the command still has output to write
     assert proc.wait(timeout=120) == 128 + signal.SIGPIPE
@@ -100,7 +122,14 @@ def test_help_is_plain_text_with_four_numbered_stages_and_defaults(capsys):
         main(["sample", "--help"])
     sample = " ".join(capsys.readouterr().out.split())
     assert "--questions" in sample and "(default: 4000)" in sample and "(default: 10)" in sample
-    for later in ("--c-grid", "--mode", "--feature-dtype", "--eval-questions", "--random-seeds", "--suppress-questions"):
+    for later in (
+        "--c-grid",
+        "--mode",
+        "--feature-dtype",
+        "--eval-questions",
+        "--random-seeds",
+        "--suppress-questions",
+    ):
         assert not re.search(rf"{later}\b", sample), later
     with pytest.raises(SystemExit):
         main(["identify", "--help"])

@@ -1,9 +1,10 @@
-"""Identification pipeline: resume, disjointness, balance errors, refusal of foreign artifacts, end to end on a tiny model."""
+"""Identification pipeline: resume, disjointness, balance errors, refusal of foreign artifacts, tiny end to end."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from identify_fixtures import tiny_llama, tiny_tokenizer
 
 from hneuron_eval.identify import data as D
 from hneuron_eval.identify.jsonl import append_records, read_records
@@ -11,14 +12,15 @@ from hneuron_eval.identify.sampling import Sampler, SamplingConfig, label_of
 from hneuron_eval.identify.splits import OverlapError, TooFewSamplesError, balance, check_disjoint
 from hneuron_eval.identify.store import ArtifactMismatchError, FeatureStore
 from hneuron_eval.judges import normalize_answer
-from identify_fixtures import tiny_llama, tiny_tokenizer
 
 QUESTIONS = [D.Question(f"q-{i}", f"what is the capital of france {'?' * (i % 3 + 1)}", ("paris",)) for i in range(10)]
 
 
 def _sampler(samples=2, batch_size=4):
     tok = tiny_tokenizer(chat=True)
-    return Sampler(tiny_llama(vocab_size=len(tok)), tok, SamplingConfig(samples=samples, batch_size=batch_size, max_new_tokens=6))
+    return Sampler(
+        tiny_llama(vocab_size=len(tok)), tok, SamplingConfig(samples=samples, batch_size=batch_size, max_new_tokens=6)
+    )
 
 
 def test_sampling_resumes_after_interruption_and_matches_uninterrupted(tmp_path, monkeypatch):
@@ -85,7 +87,9 @@ def _rec(i, label, question=None):
 
 
 def test_balance_is_balanced_and_counts_drops():
-    recs = [_rec(i, "faithful") for i in range(3)] + [_rec(i, "hallucinated") for i in range(3, 10)] + [_rec(10, "mixed")]
+    recs = (
+        [_rec(i, "faithful") for i in range(3)] + [_rec(i, "hallucinated") for i in range(3, 10)] + [_rec(10, "mixed")]
+    )
     out = balance(recs, seed=0)
     assert out["per_class"] == 3 and len(out["hallucinated"]) == 3
     assert out["dropped"] == {"mixed": 1, "abstained": 0, "empty_response": 0, "not_needed_for_balance": 4}
@@ -93,7 +97,10 @@ def test_balance_is_balanced_and_counts_drops():
 
 def test_too_few_samples_error_states_counts_and_fix():
     recs = [_rec(0, "faithful")] + [_rec(i, "hallucinated") for i in range(1, 30)] + [_rec(30, "abstained")]
-    with pytest.raises(TooFewSamplesError, match=r"found 1 faithful and 29 hallucinated .*1 with an abstention.*at least 20.*more --questions"):
+    with pytest.raises(
+        TooFewSamplesError,
+        match=r"found 1 faithful and 29 hallucinated .*1 with an abstention.*at least 20.*more --questions",
+    ):
         balance(recs, 0, None, 20, "train set", "Use more --questions or fewer --samples.")
 
 

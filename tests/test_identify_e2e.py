@@ -1,4 +1,4 @@
-"""The whole `identify` command on a tiny random model with small question sets: every artifact is produced and consistent."""
+"""The whole `identify` command on a tiny random model and small question sets: every artifact, consistent."""
 
 from __future__ import annotations
 
@@ -7,19 +7,26 @@ import re
 
 import numpy as np
 import pytest
-
-from hneuron_eval.identify import data as D
-from hneuron_eval.cli import main
-from hneuron_eval.masks import NeuronMask
 from identify_fixtures import tiny_llama, tiny_tokenizer
+
+from hneuron_eval.cli import main
+from hneuron_eval.identify import data as D
+from hneuron_eval.masks import NeuronMask
 
 COMMON = ["paris", "london", "mars", "venus", "red"]
 
 
 def _qs(prefix, n, aliases, kind="qa"):
     words = ["who", "what", "capital", "planet", "city", "france", "wrote"]
-    return [D.Question(f"{prefix}-{i}", f"{words[i % 7]} is the {words[(i // 7) % 7]} of {words[(i // 49) % 7]} ?", tuple(aliases), kind)
-            for i in range(n)]
+    return [
+        D.Question(
+            f"{prefix}-{i}",
+            f"{words[i % 7]} is the {words[(i // 7) % 7]} of {words[(i // 49) % 7]} ?",
+            tuple(aliases),
+            kind,
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.fixture()
@@ -39,9 +46,35 @@ def tiny_run(tmp_path, monkeypatch):
 
 def test_identify_end_to_end(tiny_run, capsys):
     out = tiny_run / "run"
-    args = ["identify", "--model", str(tiny_run / "model"), "--out", str(out), "--samples", "2", "--questions", "90",
-            "--eval-questions", "40", "--max-new-tokens", "6", "--min-per-class", "3", "--c-grid", "1", "10", "100",
-            "--random-seeds", "2", "--batch-size", "16", "--suppress-questions", "4", "--bioasq", str(tiny_run / "missing.jsonl")]
+    args = [
+        "identify",
+        "--model",
+        str(tiny_run / "model"),
+        "--out",
+        str(out),
+        "--samples",
+        "2",
+        "--questions",
+        "90",
+        "--eval-questions",
+        "40",
+        "--max-new-tokens",
+        "6",
+        "--min-per-class",
+        "3",
+        "--c-grid",
+        "1",
+        "10",
+        "100",
+        "--random-seeds",
+        "2",
+        "--batch-size",
+        "16",
+        "--suppress-questions",
+        "4",
+        "--bioasq",
+        str(tiny_run / "missing.jsonl"),
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "bioasq: skipped: BioASQ file not found" in printed and "nq_open: skipped" in printed
@@ -53,7 +86,10 @@ def test_identify_end_to_end(tiny_run, capsys):
     assert len(splits["train"]["faithful"]) == len(splits["train"]["hallucinated"]) >= 3
     assert splits["source_rows_skipped"]["train"] == {"no answer aliases": 2}
     meta = json.loads((out / "features" / "train" / "meta.json").read_text())
-    assert meta["identity"]["run_id"] == run["run_id"] and meta["ids"] == splits["train"]["hallucinated"] + splits["train"]["faithful"]
+    assert (
+        meta["identity"]["run_id"] == run["run_id"]
+        and meta["ids"] == splits["train"]["hallucinated"] + splits["train"]["faithful"]
+    )
     assert np.load(out / "features" / "train" / "answer.npy").shape == (len(train_ids), 2 * 64)
     mask = NeuronMask.load(out / "model.hneurons.json")
     assert len(mask) > 0 and all(n.weight > 0 for n in mask.neurons) and mask.provenance["run_id"] == run["run_id"]
@@ -94,7 +130,9 @@ def test_too_few_samples_error_from_the_command(tiny_run, capsys):
     assert main(["sample", "--model", str(tiny_run / "model"), "--out", str(tiny_run / "r"), "--samples", "2",
                  "--questions", "90", "--max-new-tokens", "4", "--min-per-class", "500"]) == 1
     err = capsys.readouterr().err
-    assert re.search(r"train set .*found \d+ faithful and \d+ hallucinated.*need at least 500.*--questions \(now 90\)", err)
+    assert re.search(
+        r"train set .*found \d+ faithful and \d+ hallucinated.*need at least 500.*--questions \(now 90\)", err
+    )
 
 
 def test_later_stage_settings_change_only_until_the_stage_starts(tiny_run, capsys):

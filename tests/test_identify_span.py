@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from identify_fixtures import tiny_tokenizer
 
 from hneuron_eval.identify.answer_span import SpanFinder
-from identify_fixtures import tiny_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from tiny_models import D_FF, make_model
 
 from hneuron_eval.intervention import BoundScaling, FoldUnsupportedError, NeuronScaling, scale_neurons
 from hneuron_eval.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
 from hneuron_eval.sites import resolve_ffn
-from tiny_models import D_FF, make_model
 
 TOKENS = torch.tensor([[5, 17, 99, 3, 250, 42, 7], [8, 1, 2, 200, 64, 33, 12]])
 # fold computes (alpha * W) z, hook computes W (alpha * z): equal up to float rounding
@@ -14,7 +14,7 @@ ATOL = 1e-5
 
 
 def mask_for(model, neurons=((0, 3), (0, 40), (1, 7), (1, 8), (1, 47)), **kw):
-    return NeuronMask.for_model(model, [Neuron(l, i) for l, i in neurons], **kw)
+    return NeuronMask.for_model(model, [Neuron(layer, i) for layer, i in neurons], **kw)
 
 
 def logits(model):
@@ -66,7 +66,9 @@ def test_fold_scales_exactly_the_planned_columns_and_restores_them(tiny_model):
             w, orig = layout.down_projs[layer].weight, originals[layer]
             d_ff_axis = 0 if layout.transposed else 1
             expected = orig.clone()
-            expected.index_copy_(d_ff_axis, torch.tensor(indices), orig.index_select(d_ff_axis, torch.tensor(indices)) * 0.5)
+            expected.index_copy_(
+                d_ff_axis, torch.tensor(indices), orig.index_select(d_ff_axis, torch.tensor(indices)) * 0.5
+            )
             assert torch.equal(w, expected)  # the planned columns halved, every other weight untouched
         assert all(not m._forward_pre_hooks for m in tiny_model.modules())
     assert_same_weights(before, tiny_model)
@@ -168,7 +170,9 @@ def test_fold_restores_low_precision_weights_exactly(dtype):
 
 def test_per_neuron_alpha_and_override():
     model = make_model("llama")
-    mixed = NeuronMask.for_model(model, [Neuron(0, 3, alpha=0.0), Neuron(1, 7, alpha=1.0), Neuron(1, 8)], default_alpha=2.0)
+    mixed = NeuronMask.for_model(
+        model, [Neuron(0, 3, alpha=0.0), Neuron(1, 7, alpha=1.0), Neuron(1, 8)], default_alpha=2.0
+    )
     assert NeuronScaling(mixed).plan() == {0: ([3], [0.0]), 1: ([8], [2.0])}
     assert NeuronScaling(mixed, alpha=0.5).plan() == {0: ([3], [0.5]), 1: ([7, 8], [0.5, 0.5])}
     with scale_neurons(model, mixed, mode="fold"):

@@ -34,7 +34,9 @@ def mask_file(tiny_llama_dir, tmp_path_factory):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
-    mask = NeuronMask.for_model(model, [Neuron(0, i) for i in range(0, 48, 3)] + [Neuron(1, i) for i in range(1, 48, 2)], name="tiny")
+    mask = NeuronMask.for_model(
+        model, [Neuron(0, i) for i in range(0, 48, 3)] + [Neuron(1, i) for i in range(1, 48, 2)], name="tiny"
+    )
     return mask.save(tmp_path_factory.mktemp("masks") / "tiny.hneurons.json")
 
 
@@ -130,7 +132,10 @@ metric_list:
 @pytest.mark.slow
 def test_lm_eval_cli_end_to_end(tiny_llama_dir, mask_file, tmp_path):
     """Plain ``lm_eval`` (no --include_path for the model) finds hneuron-hf and records the mask."""
-    rows = [{"question": f"{a} plus {b}?", "choices": [str(a + b), str(a * b + 1)], "label": 0} for a, b in [(1, 2), (3, 4), (5, 6)]]
+    rows = [
+        {"question": f"{a} plus {b}?", "choices": [str(a + b), str(a * b + 1)], "label": 0}
+        for a, b in [(1, 2), (3, 4), (5, 6)]
+    ]
     data = tmp_path / "tiny.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows))
     tasks = tmp_path / "tasks"

@@ -46,8 +46,14 @@ def test_hash_ignores_provenance_but_not_neurons():
         (lambda d: d["neurons"].append({"layer": 4, "index": 0}), "neurons[3]'.layer: layer 4 out of range [0, 4)"),
         (lambda d: d["neurons"].append({"layer": 0, "index": 16}), "index 16 out of range [0, 16)"),
         (lambda d: d["neurons"].append({"layer": -1, "index": 0}), "layer -1 out of range"),
-        (lambda d: d["neurons"].append({"layer": 2, "index": 4}), "duplicate neuron (layer 2, index 4), first at neurons[1]"),
-        (lambda d: d["neurons"].append({"layer": 1, "index": "3"}), "field 'neurons[3].index': expected an integer, got '3'"),
+        (
+            lambda d: d["neurons"].append({"layer": 2, "index": 4}),
+            "duplicate neuron (layer 2, index 4), first at neurons[1]",
+        ),
+        (
+            lambda d: d["neurons"].append({"layer": 1, "index": "3"}),
+            "field 'neurons[3].index': expected an integer, got '3'",
+        ),
         (lambda d: d["neurons"].append({"layer": True, "index": 3}), "field 'neurons[3].layer': expected an integer"),
         (lambda d: d["neurons"].append({"layer": 1, "idx": 3}), "unknown key(s) ['idx']"),
         (lambda d: d["neurons"][0].update(alpha=1e400), "field 'neurons[0].alpha': expected a finite number"),

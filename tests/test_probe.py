@@ -32,7 +32,7 @@ def test_finds_planted_h_neurons_and_only_positive_weights():
     X, yy = training_rows(ans, oth, y, "1-vs-1")
     probe = HNeuronProbe(C=1.0).fit(X, yy)
     hn = probe.h_neurons(d_ff=50)
-    assert {(l, i) for l, i, _ in hn} == {(0, 7), (1, 13)}
+    assert {(layer, i) for layer, i, _ in hn} == {(0, 7), (1, 13)}
     assert all(w > 0 for *_, w in hn)
     assert probe.coef_[20] < 0
     assert (probe.predict(ans) == y).mean() > 0.95

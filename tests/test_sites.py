@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from tiny_models import D_FF, N_LAYERS, make_model
 
 from hneuron_eval.sites import FFN_SITES, UnsupportedArchitectureError, resolve_ffn, resolve_ffn_pretrained
-from tiny_models import D_FF, N_LAYERS, make_model
 
 
 def test_every_architecture_resolves(tiny_model):
@@ -29,7 +29,9 @@ def test_gpt2_is_transposed():
 def test_unsupported_architecture_lists_supported():
     from transformers import BertConfig, BertForMaskedLM
 
-    model = BertForMaskedLM(BertConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=1, num_attention_heads=4))
+    model = BertForMaskedLM(
+        BertConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=1, num_attention_heads=4)
+    )
     with pytest.raises(UnsupportedArchitectureError) as exc:
         resolve_ffn(model)
     assert "'bert'" in str(exc.value)

@@ -13,28 +13,112 @@ _COMMON = dict(vocab_size=VOCAB, bos_token_id=256, eos_token_id=257, pad_token_i
 
 #: model_type -> (config class, kwargs); d_ff is 48 everywhere, 2 layers.
 CONFIGS: dict[str, tuple[type, dict]] = {
-    "llama": (tf.LlamaConfig, dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)),
-    "mistral": (tf.MistralConfig, dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)),
-    "qwen2": (tf.Qwen2Config, dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)),
-    "qwen3": (tf.Qwen3Config, dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8)),
-    "gemma": (tf.GemmaConfig, dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8)),
-    "gemma2": (tf.Gemma2Config, dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8)),
-    "gemma3_text": (tf.Gemma3TextConfig, dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8)),
-    "phi3": (tf.Phi3Config, dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)),
+    "llama": (
+        tf.LlamaConfig,
+        dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+    ),
+    "mistral": (
+        tf.MistralConfig,
+        dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+    ),
+    "qwen2": (
+        tf.Qwen2Config,
+        dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+    ),
+    "qwen3": (
+        tf.Qwen3Config,
+        dict(
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+        ),
+    ),
+    "gemma": (
+        tf.GemmaConfig,
+        dict(
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+        ),
+    ),
+    "gemma2": (
+        tf.Gemma2Config,
+        dict(
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+        ),
+    ),
+    "gemma3_text": (
+        tf.Gemma3TextConfig,
+        dict(
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+        ),
+    ),
+    "phi3": (
+        tf.Phi3Config,
+        dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+    ),
     "gpt2": (tf.GPT2Config, dict(n_embd=32, n_inner=48, n_layer=2, n_head=4)),
-    "gpt_neox": (tf.GPTNeoXConfig, dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4)),
-    "falcon": (tf.FalconConfig, dict(hidden_size=32, ffn_hidden_size=48, num_hidden_layers=2, num_attention_heads=4, new_decoder_architecture=False, multi_query=True)),
-    "opt": (tf.OPTConfig, dict(hidden_size=32, ffn_dim=48, num_hidden_layers=2, num_attention_heads=4, word_embed_proj_dim=32)),
+    "gpt_neox": (
+        tf.GPTNeoXConfig,
+        dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4),
+    ),
+    "falcon": (
+        tf.FalconConfig,
+        dict(
+            hidden_size=32,
+            ffn_hidden_size=48,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            new_decoder_architecture=False,
+            multi_query=True,
+        ),
+    ),
+    "opt": (
+        tf.OPTConfig,
+        dict(hidden_size=32, ffn_dim=48, num_hidden_layers=2, num_attention_heads=4, word_embed_proj_dim=32),
+    ),
     "phi": (tf.PhiConfig, dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4)),
     "gptj": (tf.GPTJConfig, dict(n_embd=32, n_inner=48, n_layer=2, n_head=4, rotary_dim=4)),
     # multimodal Gemma 3: the language model's layers sit one level deeper
-    "gemma3": (tf.Gemma3Config, dict(
-        text_config=dict(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, head_dim=8, **_COMMON),
-        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=28, patch_size=14),
-        mm_tokens_per_image=4,
-    )),
+    "gemma3": (
+        tf.Gemma3Config,
+        dict(
+            text_config=dict(
+                hidden_size=32,
+                intermediate_size=48,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                head_dim=8,
+                **_COMMON,
+            ),
+            vision_config=dict(
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                image_size=28,
+                patch_size=14,
+            ),
+            mm_tokens_per_image=4,
+        ),
+    ),
 }
 D_FF = 48
 N_LAYERS = 2

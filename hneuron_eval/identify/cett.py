@@ -114,7 +114,12 @@ class CETTExtractor:
         handles = [m.register_forward_hook(hook_for(i)) for i, m in enumerate(self.layout.down_projs)]
         try:
             with torch.inference_mode():
-                self.body(input_ids=t["input_ids"], attention_mask=t["attention_mask"], position_ids=t["position_ids"], use_cache=False)
+                self.body(
+                    input_ids=t["input_ids"],
+                    attention_mask=t["attention_mask"],
+                    position_ids=t["position_ids"],
+                    use_cache=False,
+                )
         finally:
             for h in handles:
                 h.remove()

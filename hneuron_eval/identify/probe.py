@@ -29,7 +29,7 @@ INPUT_DEFINITION = {
 
 
 class HNeuronProbe(ClassifierMixin, BaseEstimator):
-    """Logistic regression on CETT vectors (optionally on a subset of neurons), sklearn-style and saved without pickle."""
+    """Logistic regression on CETT vectors (optionally a subset of neurons), sklearn-style, saved without pickle."""
 
     def __init__(self, C: float = 1.0, penalty: str = "l1", features: np.ndarray | None = None,
                  standardize: bool = False, class_weight: str | None = None, max_iter: int = 1000,
@@ -57,7 +57,9 @@ class HNeuronProbe(ClassifierMixin, BaseEstimator):
         penalty = penalty_kwargs(self.penalty)
         y = np.asarray(y).astype(int)
         if set(np.unique(y)) != {0, 1}:
-            raise ValueError(f"labels must contain both 0 (faithful) and 1 (hallucinated), got {sorted(set(y.tolist()))}")
+            raise ValueError(
+                f"labels must contain both 0 (faithful) and 1 (hallucinated), got {sorted(set(y.tolist()))}"
+            )
         self.n_features_in_ = np.asarray(X).shape[1]
         Xs = self._select(X).astype(np.float64)
         if self.standardize:
@@ -157,7 +159,9 @@ def penalty_kwargs(penalty: str) -> dict[str, Any]:
     return {"penalty": penalty}
 
 
-def training_rows(answer: np.ndarray, other: np.ndarray, labels: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+def training_rows(
+    answer: np.ndarray, other: np.ndarray, labels: np.ndarray, mode: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows and labels for a mode: 3-vs-1 = hallucinated answer tokens vs faithful answer + all other-token rows."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -171,7 +175,7 @@ def training_rows(answer: np.ndarray, other: np.ndarray, labels: np.ndarray, mod
 
 def select_c(answer: np.ndarray, other: np.ndarray, labels: np.ndarray, grid: list[float], mode: str,
              val_fraction: float = 0.25, seed: int = 0, class_weight: str | None = None) -> list[dict[str, Any]]:
-    """Fit one probe per C on a stratified train part; score accuracy/AUROC on the held-out part (answer tokens, 1-vs-1)."""
+    """Fit one probe per C on a stratified train part; score it on the held-out part (answer tokens, 1-vs-1)."""
     from sklearn.metrics import roc_auc_score
 
     labels = np.asarray(labels).astype(int)
@@ -200,7 +204,7 @@ def select_c(answer: np.ndarray, other: np.ndarray, labels: np.ndarray, grid: li
 
 
 def best_c(results: list[dict[str, Any]]) -> float:
-    """Highest val accuracy (+ task accuracy under suppression, when measured) with at least one H-neuron; ties -> smaller C."""
+    """Best val accuracy (+ task accuracy under suppression, if measured) with an H-neuron; ties -> smaller C."""
     usable = [r for r in results if r["n_h_neurons"] > 0] or results
     score = lambda r: r["val_accuracy"] + (r.get("suppressed_task_accuracy") or 0.0)  # noqa: E731
     return max(usable, key=lambda r: (score(r), -r["C"]))["C"]

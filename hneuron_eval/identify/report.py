@@ -56,53 +56,108 @@ def write_report(run: Run, command: str) -> dict[str, Any]:
     write_json_atomic(run.path("report.json"), report)
 
     info, cfg, sets = run.info, run.info["config"], evaluation["sets"]
-    lines = [f"# H-neuron identification: {info['model']}", "",
-             f"Run `{info['run_id']}`, created {info['created']}; {info['architecture']} ({info['num_layers']} layers x d_ff {info['d_ff']} = {info['num_layers'] * info['d_ff']:,} FFN neurons).",
-             f"Versions: {', '.join(f'{k} {v}' for k, v in info['versions'].items())}.", "",
-             *([f"Run started with: `{info['command']}`", ""] if info.get("command") else []),
-             "Command that produced this report:", "", f"```\n{command}\n```", "",
-             "## Detection accuracy (%, balanced held-out sets, single sample; threshold 0.5)", "",
-             "| model | neurons | share of FFN neurons | " + " | ".join(COLUMNS[s] for s in EVAL_SETS) + " |",
-             "|---|---|---|" + "---|" * len(EVAL_SETS)]
+    lines = [
+        f"# H-neuron identification: {info['model']}",
+        "",
+        f"Run `{info['run_id']}`, created {info['created']}; {info['architecture']} ({info['num_layers']} layers "
+        f"x d_ff {info['d_ff']} = {info['num_layers'] * info['d_ff']:,} FFN neurons).",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in info['versions'].items())}.",
+        "",
+        *([f"Run started with: `{info['command']}`", ""] if info.get("command") else []),
+        "Command that produced this report:",
+        "",
+        f"```\n{command}\n```",
+        "",
+        "## Detection accuracy (%, balanced held-out sets, single sample; threshold 0.5)",
+        "",
+        "| model | neurons | share of FFN neurons | " + " | ".join(COLUMNS[s] for s in EVAL_SETS) + " |",
+        "|---|---|---|" + "---|" * len(EVAL_SETS),
+    ]
     cells = []
     for s in EVAL_SETS:
         r = sets.get(s, {})
-        cells.append("n/a" if "h_neurons" not in r else f"{_pct(r['random_mean_accuracy'])} / {_pct(r['h_neurons']['accuracy'])}")
-    lines.append(f"| {info['model']} | random / H | {evaluation['share_per_mille']:.3f} per mille ({evaluation['n_h_neurons']}) | " + " | ".join(cells) + " |")
-    lines += ["", f"Random = mean over {evaluation['random_seeds']} random-neuron sets (same per-layer counts). {evaluation['detector']}. "
-              "'H above random' counts the random sets that the H-neuron detector strictly beats.", "",
-              "## Per set, with 95% bootstrap CIs", "",
-              "| set | n (per class) | H accuracy | H AUROC | random accuracy (mean; min-max) | random AUROC (mean; min-max) | H above random (accuracy, AUROC) | full L1 probe accuracy | full probe AUROC |",
-              "|---|---|---|---|---|---|---|---|---|"]
+        random_h = f"{_pct(r.get('random_mean_accuracy'))} / {_pct(r.get('h_neurons', {}).get('accuracy'))}"
+        cells.append("n/a" if "h_neurons" not in r else random_h)
+    lines.append(
+        f"| {info['model']} | random / H | {evaluation['share_per_mille']:.3f} per mille "
+        f"({evaluation['n_h_neurons']}) | "
+        + " | ".join(cells)
+        + " |"
+    )
+    lines += [
+        "",
+        f"Random = mean over {evaluation['random_seeds']} random-neuron sets (same per-layer counts). "
+        f"{evaluation['detector']}. "
+        "'H above random' counts the random sets that the H-neuron detector strictly beats.",
+        "",
+        "## Per set, with 95% bootstrap CIs",
+        "",
+        "| set | n (per class) | H accuracy | H AUROC | random accuracy (mean; min-max) "
+        "| random AUROC (mean; min-max) | H above random (accuracy, AUROC) | full L1 probe accuracy "
+        "| full probe AUROC |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in EVAL_SETS:
         r = sets.get(s, {})
         if "h_neurons" not in r:
             lines.append(f"| {COLUMNS[s]} | {r.get('skipped', 'not run')} ||||||||")
             continue
         h, f = r["h_neurons"], r["full_probe"]
-        lines.append(f"| {COLUMNS[s]} | {h['n']} ({h['n_hallucinated']}) | {_ci(h, 'accuracy')} | {_ci(h, 'auroc', 1)} | "
-                     f"{_vs_random(h, r)} | {_ci(f, 'accuracy')} | {_ci(f, 'auroc', 1)} |")
-    lines += ["", f"## Probe selection (mode {selection.get('mode', cfg['mode'])}, validation = {cfg['val_fraction']:.0%} of train questions, answer tokens, 1-vs-1)", "",
-              "| C | H-neurons (positive weights) | non-zero weights | val accuracy | val AUROC | task accuracy, H-neurons ablated |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {COLUMNS[s]} | {h['n']} ({h['n_hallucinated']}) | {_ci(h, 'accuracy')} | {_ci(h, 'auroc', 1)} | "
+            f"{_vs_random(h, r)} | {_ci(f, 'accuracy')} | {_ci(f, 'auroc', 1)} |"
+        )
+    lines += [
+        "",
+        f"## Probe selection (mode {selection.get('mode', cfg['mode'])}, validation = {cfg['val_fraction']:.0%} "
+        "of train questions, answer tokens, 1-vs-1)",
+        "",
+        "| C | H-neurons (positive weights) | non-zero weights | val accuracy | val AUROC "
+        "| task accuracy, H-neurons ablated |",
+        "|---|---|---|---|---|---|",
+    ]
     for g in selection["c_grid"]:
         mark = " **(chosen)**" if g["C"] == selection["chosen_C"] else ""
         auc = "-" if g["val_auroc"] is None else f"{g['val_auroc']:.3f}"
         task = "-" if g.get("suppressed_task_accuracy") is None else f"{100 * g['suppressed_task_accuracy']:.1f}"
-        lines.append(f"| {g['C']:g}{mark} | {g['n_h_neurons']} | {g['n_nonzero']} | {100 * g['val_accuracy']:.1f} | {auc} | {task} |")
-    lines += ["", f"Whole C grid fitted in {selection['grid_fit_seconds']:.1f} s; final probe refit on all {probe_header['n_train_responses']} train responses at C={selection['chosen_C']:g}.", "",
-              "## Data and filtering", ""]
+        lines.append(
+            f"| {g['C']:g}{mark} | {g['n_h_neurons']} | {g['n_nonzero']} | {100 * g['val_accuracy']:.1f} "
+            f"| {auc} | {task} |"
+        )
+    lines += [
+        "",
+        f"Whole C grid fitted in {selection['grid_fit_seconds']:.1f} s; final probe refit on all "
+        f"{probe_header['n_train_responses']} train responses at C={selection['chosen_C']:g}.",
+        "",
+        "## Data and filtering",
+        "",
+    ]
     for name in ("train", "test"):
         sp = splits[name]
-        lines.append(f"- {name}: {sp['questions']} questions -> labels {sp['label_counts']}; dropped {sp['dropped']}; balanced {sp['per_class']} per class.")
+        lines.append(
+            f"- {name}: {sp['questions']} questions -> labels {sp['label_counts']}; dropped {sp['dropped']}; "
+            f"balanced {sp['per_class']} per class."
+        )
     for s in EVAL_SETS[1:]:
         r = sets.get(s, {})
         if "split" in r:
             sp = r["split"]
-            lines.append(f"- {COLUMNS[s]}: {sp['questions']} questions -> labels {sp['label_counts']}; dropped {sp['dropped']}; balanced {sp['per_class']} per class.")
+            lines.append(
+                f"- {COLUMNS[s]}: {sp['questions']} questions -> labels {sp['label_counts']}; "
+                f"dropped {sp['dropped']}; balanced {sp['per_class']} per class."
+            )
     lines.append(f"- Source rows skipped (no answers, overlap with the train file): {splits['source_rows_skipped']}.")
     fb = report["span_fallbacks"]
-    lines += [f"- Answer tokens: {report['answer_rule']}. Fallbacks to all output tokens: train {fb['train'][0]}/{fb['train'][1]}, test {fb['test'][0]}/{fb['test'][1]}.",
-              f"- Sampling: {cfg['samples']} samples per train question (consistency filter: all correct / all wrong, any abstention excludes), {cfg['test_samples']} per evaluation question; temperature {cfg['temperature']}, top_k {cfg['top_k']}, top_p {cfg['top_p']}, {cfg['max_new_tokens']} new tokens; seed {cfg['seed']}.",
-              "- NonExist: hallucinated = a non-abstaining answer about an invented entity (UnknownBench NEC); faithful = an answer about the matched real entity (assumed, not verified).", ""]
+    lines += [
+        f"- Answer tokens: {report['answer_rule']}. Fallbacks to all output tokens: "
+        f"train {fb['train'][0]}/{fb['train'][1]}, test {fb['test'][0]}/{fb['test'][1]}.",
+        f"- Sampling: {cfg['samples']} samples per train question (consistency filter: all correct / all wrong, "
+        f"any abstention excludes), {cfg['test_samples']} per evaluation question; temperature "
+        f"{cfg['temperature']}, top_k {cfg['top_k']}, top_p {cfg['top_p']}, {cfg['max_new_tokens']} new tokens; "
+        f"seed {cfg['seed']}.",
+        "- NonExist: hallucinated = a non-abstaining answer about an invented entity (UnknownBench NEC); "
+        "faithful = an answer about the matched real entity (assumed, not verified).",
+        "",
+    ]
     write_text_atomic(run.path("report.md"), "\n".join(lines) + "\n")
     return report

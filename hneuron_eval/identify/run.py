@@ -58,7 +58,9 @@ class Run:
         self.out = Path(out)
         info_path = self.out / "run.json"
         if not info_path.exists():
-            raise FileNotFoundError(f"{info_path}: not a run directory; start with 'hneuron-eval identify' or 'hneuron-eval sample'")
+            raise FileNotFoundError(
+                f"{info_path}: not a run directory; start with 'hneuron-eval identify' or 'hneuron-eval sample'"
+            )
         self.info = json.loads(info_path.read_text(encoding="utf-8"))
         self.config = RunConfig(**self.info["config"])
         self.command = ""  # the command of the current invocation, recorded in every artifact a stage writes
@@ -66,12 +68,15 @@ class Run:
 
     @classmethod
     def create_or_open(cls, out: str | Path, config: RunConfig, command: str = "") -> Run:
-        """Open an existing run for the same model, or start a new one (loading the model once to read its FFN shape)."""
+        """Open an existing run for the same model, or start one (loading the model once to read its FFN shape)."""
         out = Path(out)
         if (out / "run.json").exists():
             run = cls(out)
             if run.info["model"] != config.model:
-                raise ArtifactMismatchError(f"{out / 'run.json'}: this run directory belongs to model {run.info['model']!r}, not {config.model!r}; use another --out")
+                raise ArtifactMismatchError(
+                    f"{out / 'run.json'}: this run directory belongs to model {run.info['model']!r}, "
+                    f"not {config.model!r}; use another --out"
+                )
             changed = {k: (v, getattr(config, k)) for k, v in asdict(run.config).items() if v != getattr(config, k)}
             if changed:
                 print(f"[identify] resuming {out}: keeping the settings stored in run.json; ignored: "

@@ -63,7 +63,11 @@ class Sampler:
     def __init__(self, model: Any, tokenizer: Any, config: SamplingConfig):
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        eos = model.generation_config.eos_token_id if model.generation_config.eos_token_id is not None else tokenizer.eos_token_id
+        eos = (
+            model.generation_config.eos_token_id
+            if model.generation_config.eos_token_id is not None
+            else tokenizer.eos_token_id
+        )
         self.end_ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
         if not is_chat(tokenizer):
             self.end_ids |= set(newline_token_ids(tokenizer))
@@ -81,8 +85,14 @@ class Sampler:
             mask[i, width - len(p):] = 1
         device = next(self.model.parameters()).device
         gen = GenerationConfig(
-            **(dict(do_sample=True, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p) if cfg.temperature > 0 else dict(do_sample=False)),
-            max_new_tokens=cfg.max_new_tokens, num_return_sequences=cfg.samples, pad_token_id=self.pad_id,
+            **(
+                dict(do_sample=True, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)
+                if cfg.temperature > 0
+                else dict(do_sample=False)
+            ),
+            max_new_tokens=cfg.max_new_tokens,
+            num_return_sequences=cfg.samples,
+            pad_token_id=self.pad_id,
             eos_token_id=sorted(self.end_ids),  # newline tokens end a base model's answer
         )
         torch.manual_seed(seed)

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from hneuron_eval.judges import normalize_answer
 from hneuron_eval.identify.sampling import label_counts
+from hneuron_eval.judges import normalize_answer
 
 
 class TooFewSamplesError(ValueError):
@@ -23,7 +23,10 @@ def balance(records: list[dict[str, Any]], seed: int, per_class: int | None = No
     """Pick the same number of faithful and hallucinated questions (seeded); error with the counts when too few."""
     counts = label_counts(records)
     empty = [r["id"] for r in records if r["label"] in ("faithful", "hallucinated") and not r["responses"][0]["ids"]]
-    by = {lab: [r["id"] for r in records if r["label"] == lab and r["id"] not in set(empty)] for lab in ("faithful", "hallucinated")}
+    by = {
+        lab: [r["id"] for r in records if r["label"] == lab and r["id"] not in set(empty)]
+        for lab in ("faithful", "hallucinated")
+    }
     have = min(len(by["faithful"]), len(by["hallucinated"]))
     n = have if per_class is None else min(per_class, have)
     if n < min_per_class or (per_class is not None and have < per_class):

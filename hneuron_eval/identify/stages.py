@@ -29,7 +29,7 @@ def _sampler(run: Run, samples: int) -> Sampler:
 
 
 def sample(run: Run) -> dict[str, Any]:
-    """Sample train (train-heldout file, ``samples`` each) and test (dev file) answers; write balanced disjoint splits."""
+    """Sample train (train-heldout file) and test (dev file) answers; write balanced, disjoint splits."""
     c = run.config
     train_q, train_src = run.train_questions()
     test_q, test_src = run.test_questions()
@@ -38,10 +38,26 @@ def sample(run: Run) -> dict[str, Any]:
     check_disjoint(train, test)
     hint = f"Use more --questions (now {c.questions}) or fewer --samples (now {c.samples})."
     splits = {
-        "train": balance(train, c.seed, c.train_per_class, c.min_per_class, f"train set ({run.path('samples', 'train.jsonl')}, {c.samples} samples each)", hint),
-        "test": balance(test, c.seed, None, 1, f"test set ({run.path('samples', 'test.jsonl')}, {c.test_samples} samples each)", "Use more --test-questions."),
+        "train": balance(
+            train,
+            c.seed,
+            c.train_per_class,
+            c.min_per_class,
+            f"train set ({run.path('samples', 'train.jsonl')}, {c.samples} samples each)",
+            hint,
+        ),
+        "test": balance(
+            test,
+            c.seed,
+            None,
+            1,
+            f"test set ({run.path('samples', 'test.jsonl')}, {c.test_samples} samples each)",
+            "Use more --test-questions.",
+        ),
         "source_rows_skipped": {"train": train_src.skipped, "test": test_src.skipped},
-        "disjoint_checked": True, "run_id": run.info["run_id"], "command": run.command,
+        "disjoint_checked": True,
+        "run_id": run.info["run_id"],
+        "command": run.command,
     }
     write_json_atomic(run.path("splits.json"), splits)
     return splits
@@ -70,8 +86,14 @@ def extract(run: Run, name: str, records: list[dict[str, Any]], split: dict[str,
     rows, fallbacks = _rows(by_id, ids, SpanFinder(tok, c.answer_tokens))
     store = FeatureStore(run.path("features", name))
     ext = CETTExtractor(model, padding_side="right", pad_id=tok.pad_token_id or 0)
-    extra = {"labels": labels, "answer_tokens": c.answer_tokens, "answer_rule": RULE if c.answer_tokens == "span" else "all output tokens",
-             "span_fallbacks": fallbacks, "answer_lengths": [r.span[1] - r.span[0] for r in rows], "command": run.command}
+    extra = {
+        "labels": labels,
+        "answer_tokens": c.answer_tokens,
+        "answer_rule": RULE if c.answer_tokens == "span" else "all output tokens",
+        "span_fallbacks": fallbacks,
+        "answer_lengths": [r.span[1] - r.span[0] for r in rows],
+        "command": run.command,
+    }
     store.create_or_resume(run.identity(), ids, extra, ext.width, c.feature_dtype)
     store.fill(len(rows), batch_size or c.feature_batch_size, lambda a, b: ext.extract(rows[a:b]), f"features {name}")
     return store
@@ -99,7 +121,7 @@ def probe(run: Run, c_grid: list[float] | None = None, mode: str | None = None,
     import time
 
     from hneuron_eval.identify.probe import HNeuronProbe, best_c, select_c, training_rows
-    from hneuron_eval.masks import ModelSpec, NeuronMask, Neuron
+    from hneuron_eval.masks import ModelSpec, Neuron, NeuronMask
 
     c = run.config
     c_grid, mode = list(c_grid or c.c_grid), mode or c.mode
@@ -113,18 +135,43 @@ def probe(run: Run, c_grid: list[float] | None = None, mode: str | None = None,
     C = best_c(grid)
     X, yy = training_rows(ans, oth, y, mode)
     fitted = HNeuronProbe(C=C).fit(X, yy)
-    extra = {"mode": mode, "answer_rule": meta["answer_rule"], "c_grid": grid, "chosen_C": C, "n_train_responses": int(len(y)),
-             "command": run.command}
+    extra = {
+        "mode": mode,
+        "answer_rule": meta["answer_rule"],
+        "c_grid": grid,
+        "chosen_C": C,
+        "n_train_responses": int(len(y)),
+        "command": run.command,
+    }
     fitted.save(run.path("probe", "probe"), run.identity(), extra)
     hn = fitted.h_neurons(run.info["d_ff"])
-    spec = ModelSpec(run.info["num_layers"], run.info["d_ff"], run.info["model"], run.info["architecture"], run.info["model_type"])
-    prov = {"method": "h-neurons (L1 logistic regression on CETT, positive weights)", "run_id": run.info["run_id"],
-            "mode": mode, "C": C, "samples": c.samples, "questions": c.questions, "seed": c.seed,
-            "train_per_class": int(len(y) // 2), "data": "TriviaQA unfiltered train-heldout (DPR dev)", "versions": run.info["versions"],
-            "command": run.command}
-    mask = NeuronMask(spec, tuple(Neuron(l, i, w) for l, i, w in hn), 0.0, prov)
+    spec = ModelSpec(
+        run.info["num_layers"], run.info["d_ff"], run.info["model"], run.info["architecture"], run.info["model_type"]
+    )
+    prov = {
+        "method": "h-neurons (L1 logistic regression on CETT, positive weights)",
+        "run_id": run.info["run_id"],
+        "mode": mode,
+        "C": C,
+        "samples": c.samples,
+        "questions": c.questions,
+        "seed": c.seed,
+        "train_per_class": int(len(y) // 2),
+        "data": "TriviaQA unfiltered train-heldout (DPR dev)",
+        "versions": run.info["versions"],
+        "command": run.command,
+    }
+    mask = NeuronMask(spec, tuple(Neuron(layer, i, w) for layer, i, w in hn), 0.0, prov)
     slug = run.slug()
-    out = {"mode": mode, "suppress_questions": suppress_questions, "chosen_C": C, "c_grid": grid, "grid_fit_seconds": grid_seconds, "n_h_neurons": len(hn), "command": run.command}
+    out = {
+        "mode": mode,
+        "suppress_questions": suppress_questions,
+        "chosen_C": C,
+        "c_grid": grid,
+        "grid_fit_seconds": grid_seconds,
+        "n_h_neurons": len(hn),
+        "command": run.command,
+    }
     paths = run.path(f"{slug}.hneurons.json"), run.path(f"{slug}.random-seed{c.seed}.hneurons.json")
     for stale in paths:  # a re-run must not leave the masks of an earlier probe behind
         stale.unlink(missing_ok=True)
@@ -146,7 +193,15 @@ def _add_suppression(run: Run, grid: list[dict[str, Any]], n_questions: int) -> 
     for g in grid:
         neurons = [(i // d_ff, i % d_ff) for i in g["h_neuron_index"]]
         g["suppressed_task_accuracy"] = suppressed_accuracy(
-            model, tok, pool, neurons, run.info["model"], run.path("probe", f"suppressed-C{g['C']:g}.jsonl"), c.batch_size, c.max_new_tokens)
+            model,
+            tok,
+            pool,
+            neurons,
+            run.info["model"],
+            run.path("probe", f"suppressed-C{g['C']:g}.jsonl"),
+            c.batch_size,
+            c.max_new_tokens,
+        )
 
 
 def _eval_questions(run: Run, name: str, bioasq: str | None) -> tuple[list[D.Question], D.QuestionSet] | str:
@@ -172,7 +227,7 @@ def _eval_questions(run: Run, name: str, bioasq: str | None) -> tuple[list[D.Que
 
 
 def evaluate(run: Run, bioasq: str | None = None) -> dict[str, Any]:
-    """Accuracy/AUROC with CIs on held-out TriviaQA, NQ-Open, BioASQ and NEC: full probe, H-neurons and random neurons."""
+    """Accuracy/AUROC with CIs on TriviaQA, NQ-Open, BioASQ and NEC: full probe, H-neurons, random neurons."""
     from hneuron_eval.identify.evaluate import compare_on, subset_probe
     from hneuron_eval.identify.probe import HNeuronProbe
     from hneuron_eval.masks import NeuronMask
@@ -184,12 +239,17 @@ def evaluate(run: Run, bioasq: str | None = None) -> dict[str, Any]:
     slug = run.slug()
     mask_path = run.path(f"{slug}.hneurons.json")
     if not mask_path.exists():
-        raise StageError(f"{mask_path}: the probe found no H-neurons (no positive weight at C={header['chosen_C']}); try a larger C grid")
+        raise StageError(
+            f"{mask_path}: the probe found no H-neurons (no positive weight at C={header['chosen_C']}); "
+            "try a larger C grid"
+        )
     mask = NeuronMask.load(mask_path)
     flat = lambda m: np.array([n.layer * d_ff + n.index for n in m.neurons])  # noqa: E731
     mode = header["mode"]
     h_probe = subset_probe(flat(mask), tr_ans, tr_oth, tr_y, mode)
-    random_probes = [subset_probe(flat(mask.random_control(s)), tr_ans, tr_oth, tr_y, mode) for s in range(c.random_seeds)]
+    random_probes = [
+        subset_probe(flat(mask.random_control(s)), tr_ans, tr_oth, tr_y, mode) for s in range(c.random_seeds)
+    ]
 
     sets, info = {}, {}
     _, te_ans, _, te_y = load_features(run, "test")
@@ -203,7 +263,9 @@ def evaluate(run: Run, bioasq: str | None = None) -> dict[str, Any]:
             info[name] = {"skipped": got}
             continue
         questions, src = got
-        records = _sampler(run, c.test_samples).run(questions, run.path("samples", f"eval-{name}.jsonl"), f"sample {name}")
+        records = _sampler(run, c.test_samples).run(
+            questions, run.path("samples", f"eval-{name}.jsonl"), f"sample {name}"
+        )
         try:
             split = balance(records, c.seed, None, 1, f"{name} ({len(records)} questions)")
         except ValueError as exc:
@@ -213,12 +275,21 @@ def evaluate(run: Run, bioasq: str | None = None) -> dict[str, Any]:
         store = extract(run, f"eval-{name}", records, split)
         meta, ans, _ = store.load(run.identity())
         sets[name] = (np.asarray(ans, dtype=np.float32), np.asarray(meta["labels"]))
-        info[name] = {"split": {k: split[k] for k in ("per_class", "label_counts", "dropped", "questions")}, "source_rows_skipped": src.skipped}
+        info[name] = {
+            "split": {k: split[k] for k in ("per_class", "label_counts", "dropped", "questions")},
+            "source_rows_skipped": src.skipped,
+        }
     results = compare_on(sets, full, h_probe, random_probes, c.n_boot, c.seed)
     for name in info:
         results.setdefault(name, {}).update(info[name])
-    out = {"command": run.command, "n_h_neurons": len(mask), "share_per_mille": 1000 * mask.share(), "random_seeds": c.random_seeds,
-           "detector": "L2 logistic regression (C=1, standardised) on the CETT of the H-neurons / of random neurons with the same per-layer counts",
-           "sets": results}
+    out = {
+        "command": run.command,
+        "n_h_neurons": len(mask),
+        "share_per_mille": 1000 * mask.share(),
+        "random_seeds": c.random_seeds,
+        "detector": "L2 logistic regression (C=1, standardised) on the CETT of the H-neurons / of random "
+        "neurons with the same per-layer counts",
+        "sets": results,
+    }
     write_json_atomic(run.path("evaluation.json"), out)
     return out

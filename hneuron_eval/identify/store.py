@@ -1,4 +1,4 @@
-"""Feature files: two memory-mapped .npy matrices per set, a completed-rows counter, and a header binding them to a model and run."""
+"""Feature files: two memory-mapped .npy matrices per set, a completed-rows counter, a header naming model and run."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ class FeatureStore:
         path = self.dir / "progress.json"
         return json.loads(path.read_text())["completed"] if path.exists() else 0
 
-    def create_or_resume(self, identity: dict[str, Any], ids: list[str], extra: dict[str, Any], width: int, dtype: str) -> int:
+    def create_or_resume(
+        self, identity: dict[str, Any], ids: list[str], extra: dict[str, Any], width: int, dtype: str
+    ) -> int:
         """Create empty matrices, or check an existing store is the same job; returns rows already done."""
         if dtype not in DTYPES:
             raise ValueError(f"feature dtype must be one of {DTYPES}, got {dtype!r}")
@@ -67,17 +69,27 @@ class FeatureStore:
             if meta["ids"] != ids or meta["dtype"] != dtype or meta["width"] != width:
                 raise ArtifactMismatchError(
                     f"{self.meta_path}: an unfinished feature file for other rows/dtype exists "
-                    f"({len(meta['ids'])} rows, {meta['dtype']}) vs requested ({len(ids)} rows, {dtype}); delete {self.dir} to redo it"
+                    f"({len(meta['ids'])} rows, {meta['dtype']}) vs requested ({len(ids)} rows, {dtype}); "
+                    f"delete {self.dir} to redo it"
                 )
             return self.completed()
         self.dir.mkdir(parents=True, exist_ok=True)
         for name in ("answer", "other"):
             np.lib.format.open_memmap(self.dir / f"{name}.npy", mode="w+", dtype=dtype, shape=(len(ids), width)).flush()
         write_json_atomic(self.dir / "progress.json", {"completed": 0})
-        write_json_atomic(self.meta_path, {"format": FORMAT, "identity": identity, "ids": ids, "dtype": dtype, "width": width, **extra})
+        write_json_atomic(
+            self.meta_path,
+            {"format": FORMAT, "identity": identity, "ids": ids, "dtype": dtype, "width": width, **extra},
+        )
         return 0
 
-    def fill(self, n_rows: int, batch_size: int, compute: Callable[[int, int], tuple[np.ndarray, np.ndarray]], desc: str = "features") -> None:
+    def fill(
+        self,
+        n_rows: int,
+        batch_size: int,
+        compute: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
+        desc: str = "features",
+    ) -> None:
         """Compute rows [done, n_rows) in batches; each batch is written and fsynced before the counter moves.
 
         Rows go in with plain positioned writes, not through a writable memory map, so the
@@ -107,9 +119,14 @@ class FeatureStore:
         """Meta and read-only memory maps of a finished store, after the identity check."""
         meta = self.meta()
         if meta.get("format") != FORMAT:
-            raise ArtifactMismatchError(f"{self.meta_path}: field 'format': expected {FORMAT!r}, got {meta.get('format')!r}")
+            raise ArtifactMismatchError(
+                f"{self.meta_path}: field 'format': expected {FORMAT!r}, got {meta.get('format')!r}"
+            )
         check_identity(self.meta_path, meta["identity"], expected)
         done = self.completed()
         if done != len(meta["ids"]):
-            raise StageError(f"{self.dir}: only {done} of {len(meta['ids'])} rows are computed; re-run the 'features' stage to finish")
+            raise StageError(
+                f"{self.dir}: only {done} of {len(meta['ids'])} rows are computed; "
+                "re-run the 'features' stage to finish"
+            )
         return meta, np.load(self.dir / "answer.npy", mmap_mode="r"), np.load(self.dir / "other.npy", mmap_mode="r")

@@ -16,7 +16,11 @@ def suppressed_accuracy(model: Any, tokenizer: Any, questions: list[Question], n
     from hneuron_eval.masks import NeuronMask
 
     mask = NeuronMask.for_model(model, neurons, name=model_name)
-    sampler = Sampler(model, tokenizer, SamplingConfig(samples=1, temperature=0.0, batch_size=batch_size, max_new_tokens=max_new_tokens))
+    sampler = Sampler(
+        model,
+        tokenizer,
+        SamplingConfig(samples=1, temperature=0.0, batch_size=batch_size, max_new_tokens=max_new_tokens),
+    )
     with scale_neurons(model, mask, alpha=0.0):
         records = sampler.run(questions, path, f"suppressed ({len(neurons)} neurons)")
     return sum(r["responses"][0]["judgement"] == "correct" for r in records) / max(1, len(records))
