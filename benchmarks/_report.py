@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import platform
 import sys
 from typing import Any
 
 from hneuron_eval.fileio import write_json_atomic
+from hneuron_eval.provenance import command_line, utc_now
 
 
 def emit(result: dict[str, Any], out: str | None) -> None:
@@ -17,8 +17,8 @@ def emit(result: dict[str, Any], out: str | None) -> None:
     import transformers
 
     result = {
-        "command": "python " + " ".join(sys.argv),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command_line("python", sys.argv),
+        "date": utc_now(),
         **result,
         "versions": {
             "torch": torch.__version__,

@@ -19,12 +19,13 @@ hf / fold / hook many times: the ``per_call`` section, the finer measurement.
 
     python benchmarks/intervention_overhead.py --model smollm2-135m-instruct --task hn_triviaqa \
         --limit 64 --batch-size 16 --rounds 7 --out results/benchmarks/intervention_overhead.json
+
+``--smoke`` runs the same code on a handful of requests, to check the script, not to time.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import platform
 import statistics
@@ -45,6 +46,7 @@ from hneuron_eval.builtin_models import resolve_pretrained
 from hneuron_eval.fileio import write_json_atomic
 from hneuron_eval.lm_model import HNeuronLM
 from hneuron_eval.masks import Neuron, NeuronMask
+from hneuron_eval.provenance import command_line, utc_now
 from hneuron_eval.sites import resolve_ffn
 
 
@@ -79,7 +81,10 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=60, help="interleaved single-call repetitions")
     ap.add_argument("--threads", type=int, help="torch CPU threads (1 is steadiest on a shared machine)")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--smoke", action="store_true", help="a few seconds' check that the script runs (no timing value)")
     args = ap.parse_args()
+    if args.smoke:
+        args.limit, args.batch_size, args.gen_tokens, args.rounds, args.calls = 4, 4, 2, 1, 2
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -148,8 +153,8 @@ def main() -> None:
             "per_round_seconds": by_model,
         }
     report = {
-        "command": "python " + " ".join(sys.argv),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command_line("python", sys.argv),
+        "date": utc_now(),
         "model": args.model, "task": args.task, "limit": args.limit, "batch_size": args.batch_size,
         "chat_template": chat, "gen_tokens": args.gen_tokens, "rounds": args.rounds, "seed": args.seed,
         "mask_neurons": count, "mask_per_mille": round(1000 * count / layout.num_neurons, 4),

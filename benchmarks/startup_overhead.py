@@ -10,7 +10,6 @@ package), and the median wall time of the whole interpreter start for comparison
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import platform
 import re
 import statistics
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 from hneuron_eval.fileio import write_json_atomic
+from hneuron_eval.provenance import command_line, utc_now
 
 
 def main() -> None:
@@ -39,8 +39,8 @@ def main() -> None:
             raise SystemExit("hneuron_eval._autoload was not imported at start-up: is the package installed?")
         autoload_us.append(int(match.group(1)))
     report = {
-        "command": "python " + " ".join(sys.argv),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command_line("python", sys.argv),
+        "date": utc_now(),
         "python": platform.python_version(),
         "runs": args.runs,
         "median_autoload_import_ms": statistics.median(autoload_us) / 1000,

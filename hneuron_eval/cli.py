@@ -28,8 +28,10 @@ Scoring a model with a mask happens in lm-eval:
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
     """Errors that are the user's to fix (bad input, missing file or package): one line, no traceback."""
-    from hneuron_eval.identify.store import StageError  # loaded with the parser already
-
+    try:
+        from hneuron_eval.identify.store import StageError  # loaded with the parser already
+    except ImportError:  # a broken install: that ImportError is the one to report
+        return ValueError, OSError, ImportError
     return ValueError, OSError, ImportError, StageError
 
 
