@@ -38,7 +38,7 @@ def default_mode(directory: bool = False) -> int:
 def apply_umask(tree: str | os.PathLike) -> None:
     """Give ``tree`` and everything under it the umask's modes (undoing private temp-file modes)."""
     file_mode, dir_mode = default_mode(), default_mode(directory=True)
-    for folder, dirs, files in os.walk(tree):
+    for folder, _dirs, files in os.walk(tree):
         os.chmod(folder, dir_mode)
         for name in files:
             os.chmod(os.path.join(folder, name), file_mode)
