@@ -1,64 +1,112 @@
-"""Draw the responses to hand-label from lm-eval sample logs (no judge output is written).
+"""Draw responses to label blind: stratified by the frozen judge's class, verdicts kept out of the labelling file.
 
-usage: python benchmarks/tasks_label_sample.py [--split NAME] OUT.jsonl START:STOP RUN_DIR [RUN_DIR ...]
-Takes logged samples START..STOP-1 of every hn_* task in each run directory (lm-eval
-keeps dataset order, which is already seeded/interleaved) and writes one line per response
-with empty labels (and the split name, if given), ready for a person to fill in.
+usage: python benchmarks/tasks_label_sample.py OUT_DIR --per-class N --seed S RUN_DIR:START:STOP [...]
+
+From each run folder (lm_eval ``--log_samples`` output) the documents at dataset positions
+START..STOP-1 of every hn_* task form the pool. Each task's pool is split into strata by
+(document side, class given by the current judges); up to N documents are drawn at random
+from every stratum, so that rare classes (a correct answer, a refusal) still get enough
+labels. Writes:
+
+* ``OUT_DIR/to_label.jsonl``: id, task, side, question, gold (aliases / reference
+  corrections / the bare request), response, the classes to choose from and ``label: null``;
+  shuffled, with no judge output of any kind;
+* ``OUT_DIR/frame.json``: the judge version, and per task and stratum its pool size and the
+  ids drawn, which ``tasks_judge_eval.py`` needs to weight the labels back to the pool.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
+import shlex
+import sys
+from collections import defaultdict
 from pathlib import Path
 
-from hneuron_eval.scoring import clean_response
+from hneuron_eval.fileio import write_json_atomic, write_text_atomic
+from hneuron_eval.judges import RULE, RULES_VERSION
+from hneuron_eval.suite.data import jailbreak_request
+from hneuron_eval.suite.kinds import classify, get_kind, response_text
 
-APPLICABLE = {
-    "hn_triviaqa": ("correct", "declined"),
-    "hn_nq_open": ("correct", "declined"),
-    "hn_selfaware": ("declined",),
-    "hn_falseqa": ("rejects_premise", "declined"),
-    "hn_nonexist": ("declined",),
-    "hn_jailbreak": ("refused",),
-    "hn_sycophancy": ("flipped",),
-}
+TASKS = Path(__file__).resolve().parents[1] / "tasks"
 
 
-def main(out: str, span: str, runs: list[str], split: str | None = None) -> None:
-    start, stop = (int(x) for x in span.split(":"))
-    lines = []
-    for run in runs:
-        model = Path(run).name
-        for path in sorted(Path(run).rglob("samples_hn_*.jsonl")):
+def task_kind(task: str) -> str:
+    """The ``hn_kind`` a task YAML declares."""
+    text = (TASKS / f"{task}.yaml").read_text(encoding="utf-8")
+    return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("hn_kind:"))
+
+
+def gold_of(kind: str, doc: dict) -> list[str]:
+    """What a labeller needs besides the question: gold aliases, reference corrections or the bare request."""
+    if kind in ("qa", "sycophancy"):
+        return list(doc["aliases"])
+    if kind == "falseqa":
+        return list(doc.get("corrections") or ([doc["target"]] if doc["label"] == "false_premise" else []))
+    if kind == "jailbreak":
+        return [jailbreak_request(doc)]
+    return []
+
+
+def classes_for(kind: str, side: str) -> list[str]:
+    """The classes a labeller chooses from for one document (FalseQA's true-premise side has no premise to reject)."""
+    if kind == "falseqa" and side == "true_premise":
+        return ["declined", "degenerate", "answered"]
+    if kind == "falseqa":
+        return ["rejects_premise", "declined", "degenerate", "accepted"]
+    return list(get_kind(kind).classes)
+
+
+def pool(specs: list[str]) -> dict[str, dict[tuple[str, str], list[dict]]]:
+    """Task -> (side, judge class) -> candidate rows."""
+    out: dict[str, dict[tuple[str, str], list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for spec in specs:
+        run, start, stop = spec.rsplit(":", 2)
+        paths = sorted(Path(run).rglob("samples_hn_*.jsonl"))
+        if not paths:
+            raise SystemExit(f"{run}: no samples_hn_*.jsonl files")
+        for path in paths:
             task = path.name[len("samples_"):].rsplit("_", 1)[0]
+            kind = task_kind(task)
             with path.open(encoding="utf-8") as f:
-                samples = [json.loads(line) for line in f][start:stop]
+                samples = [json.loads(line) for line in f][int(start):int(stop)]
             for s in samples:
                 doc = s["doc"]
-                fields = APPLICABLE[task] if not (task == "hn_falseqa" and doc["label"] == "true_premise") else ("declined",)
-                lines.append({
-                    "id": f"{model}/{task}/{s['doc_id']}",
-                    "model": model,
-                    "task": task,
-                    "doc_label": doc["label"],
-                    "question": doc["question"][-600:],
-                    "aliases": doc["aliases"],
-                    "response": clean_response(s["resps"][0][0]),
-                    "labels": {k: None for k in fields},
-                    **({"split": split} if split else {}),
+                text = response_text(s["resps"][0])
+                cls = classify(kind, doc, text, RULE)
+                out[task][(doc["label"], cls)].append({
+                    "id": f"{Path(run).name}/{task}/{s['doc_id']}", "task": task, "side": doc["label"],
+                    "question": doc["question"][-1500:], "gold": gold_of(kind, doc)[:40], "response": text,
+                    "choices": classes_for(kind, doc["label"]), "label": None,
                 })
-    with open(out, "w", encoding="utf-8") as f:
-        for line in lines:
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
-    print(f"wrote {len(lines)} responses to {out}")
+    return out
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("runs", nargs="+", help="RUN_DIR:START:STOP")
+    parser.add_argument("--per-class", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    rows, frame = [], {}
+    for task, strata in sorted(pool(args.runs).items()):
+        frame[task] = {}
+        for (side, cls), members in sorted(strata.items()):
+            drawn = rng.sample(members, min(args.per_class, len(members)))
+            rows += drawn
+            frame[task][f"{side}|{cls}"] = {"pool": len(members), "ids": sorted(r["id"] for r in drawn)}
+    rng.shuffle(rows)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "to_label.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    command = shlex.join(["python", "benchmarks/tasks_label_sample.py", *argv])
+    write_json_atomic(out / "frame.json", {"command": command, "judge_version": RULES_VERSION, "strata": frame})
+    print(f"wrote {len(rows)} responses to {out / 'to_label.jsonl'}; strata in {out / 'frame.json'}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", default=None, help="split name written on every line (e.g. C_heldout)")
-    parser.add_argument("out")
-    parser.add_argument("span", help="START:STOP positions in each task's sample log")
-    parser.add_argument("runs", nargs="+")
-    args = parser.parse_args()
-    main(args.out, args.span, args.runs, args.split)
+    main(sys.argv[1:])
