@@ -1,9 +1,11 @@
 """Draw responses to label blind: stratified by the frozen judge's class, verdicts kept out of the labelling file.
 
-usage: python benchmarks/tasks_label_sample.py OUT_DIR --per-class N --seed S RUN_DIR:START:STOP [...]
+usage: python benchmarks/tasks_label_sample.py OUT_DIR --per-class N --seed S [--truncate] MODEL=RUN_DIR:START:STOP [...]
 
 From each run folder (lm_eval ``--log_samples`` output) the documents at dataset positions
-START..STOP-1 of every hn_* task form the pool. Each task's pool is split into strata by
+START..STOP-1 of every hn_* task form the pool. With ``--truncate`` each response is first cut
+at its task's current budget (``hn_max_gen_toks``) with MODEL's tokenizer (a built-in model
+name), i.e. to what a greedy run with the current budgets generates. Each task's pool is split into strata by
 (document side, class given by the current judges); up to N documents are drawn at random
 from every stratum, so that rare classes (a correct answer, a refusal) still get enough
 labels. Writes:
@@ -25,9 +27,12 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from transformers import AutoTokenizer
+
+from hneuron_eval.builtin_models import resolve_pretrained
 from hneuron_eval.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges import RULE, RULES_VERSION
-from hneuron_eval.suite.data import jailbreak_request
+from hneuron_eval.suite.data import jailbreak_request, references
 from hneuron_eval.suite.kinds import classify, get_kind, response_text
 
 TASKS = Path(__file__).resolve().parents[1] / "tasks"
@@ -44,7 +49,7 @@ def gold_of(kind: str, doc: dict) -> list[str]:
     if kind in ("qa", "sycophancy"):
         return list(doc["aliases"])
     if kind == "falseqa":
-        return list(doc.get("corrections") or ([doc["target"]] if doc["label"] == "false_premise" else []))
+        return list(doc.get("corrections") or [])
     if kind == "jailbreak":
         return [jailbreak_request(doc)]
     return []
@@ -59,14 +64,24 @@ def classes_for(kind: str, side: str) -> list[str]:
     return list(get_kind(kind).classes)
 
 
-def pool(specs: list[str]) -> dict[str, dict[tuple[str, str], list[dict]]]:
+def task_budget(task: str) -> int:
+    """The ``hn_max_gen_toks`` a task YAML declares."""
+    text = (TASKS / f"{task}.yaml").read_text(encoding="utf-8")
+    return int(next(line.split(":", 1)[1] for line in text.splitlines() if line.strip().startswith("hn_max_gen_toks:")))
+
+
+def pool(specs: list[str], truncate: bool) -> dict[str, dict[tuple[str, str], list[dict]]]:
     """Task -> (side, judge class) -> candidate rows."""
     out: dict[str, dict[tuple[str, str], list[dict]]] = defaultdict(lambda: defaultdict(list))
     for spec in specs:
-        run, start, stop = spec.rsplit(":", 2)
+        model, sep, rest = spec.partition("=")
+        if not sep or rest.count(":") < 2:
+            raise SystemExit(f"{spec!r}: expected MODEL=RUN_DIR:START:STOP")
+        run, start, stop = rest.rsplit(":", 2)
         paths = sorted(Path(run).rglob("samples_hn_*.jsonl"))
         if not paths:
             raise SystemExit(f"{run}: no samples_hn_*.jsonl files")
+        tok = AutoTokenizer.from_pretrained(resolve_pretrained(model)) if truncate else None
         for path in paths:
             task = path.name[len("samples_"):].rsplit("_", 1)[0]
             kind = task_kind(task)
@@ -74,7 +89,13 @@ def pool(specs: list[str]) -> dict[str, dict[tuple[str, str], list[dict]]]:
                 samples = [json.loads(line) for line in f][int(start):int(stop)]
             for s in samples:
                 doc = s["doc"]
-                text = response_text(s["resps"][0])
+                if kind == "falseqa" and doc["label"] == "false_premise" and not doc.get("corrections"):
+                    doc = {**doc, "corrections": references(doc["target"])}  # logged before the field existed
+                text = s["resps"][0][0]
+                if tok is not None:
+                    ids = tok(text, add_special_tokens=False)["input_ids"]
+                    text = tok.decode(ids[:task_budget(task)]) if len(ids) > task_budget(task) else text
+                text = response_text(text)
                 cls = classify(kind, doc, text, RULE)
                 out[task][(doc["label"], cls)].append({
                     "id": f"{Path(run).name}/{task}/{s['doc_id']}", "task": task, "side": doc["label"],
@@ -87,13 +108,14 @@ def pool(specs: list[str]) -> dict[str, dict[tuple[str, str], list[dict]]]:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir")
-    parser.add_argument("runs", nargs="+", help="RUN_DIR:START:STOP")
+    parser.add_argument("runs", nargs="+", help="MODEL=RUN_DIR:START:STOP")
+    parser.add_argument("--truncate", action="store_true", help="cut responses at the tasks' current budgets first")
     parser.add_argument("--per-class", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     rows, frame = [], {}
-    for task, strata in sorted(pool(args.runs).items()):
+    for task, strata in sorted(pool(args.runs, args.truncate).items()):
         frame[task] = {}
         for (side, cls), members in sorted(strata.items()):
             drawn = rng.sample(members, min(args.per_class, len(members)))

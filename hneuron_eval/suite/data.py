@@ -137,7 +137,7 @@ def selfaware_docs(path: str | Path, seed: int) -> list[dict]:
     return interleave([groups[False], groups[True]], seed)
 
 
-def _references(text: str) -> list[str]:
+def references(text: str) -> list[str]:
     """FalseQA's answer column: a Python list literal of reference answers, or one plain answer."""
     try:
         value = ast.literal_eval(text)
@@ -159,7 +159,7 @@ def falseqa_docs(path: str | Path, seed: int) -> list[dict]:
         question = str_field(row, "question", where)
         if label == "1":
             groups[label].append(make_doc(question, "false_premise", row["answer"][:300], f"{Path(path).name}:{lineno}",
-                                          corrections=_references(row["answer"])))
+                                          corrections=references(row["answer"])))
         else:
             groups[label].append(make_doc(question, "true_premise", row["answer"][:300], f"{Path(path).name}:{lineno}"))
     return interleave([groups["1"], groups["0"]], seed)
