@@ -135,10 +135,13 @@ def test_degenerate(question, text, expected):
         ("Why is running a moral obligation?", "It is not clear to everyone, but running keeps us healthy.", (), False),
         ("Why do men breastfeed?", "Men do not breastfeed.", (), True),
         # an implicit correction: states what a reference correction adds to the question
-        ("Why do catalysts slow down reactions?", "Catalysts speed up a reaction by lowering its energy barrier.",
-         ("Catalysts speed up reactions.",), True),
+        ("Why do catalysts slow down reactions?", "Catalysts speed up a reaction by lowering its activation energy.",
+         ("Catalysts speed up reactions by lowering the activation energy.",), True),
         ("Why do catalysts slow down reactions?", "Catalysts slow down a reaction by blocking it.",
-         ("Catalysts speed up reactions.",), False),
+         ("Catalysts speed up reactions by lowering the activation energy.",), False),
+        # one shared word ('snakes') is not enough to call it a correction
+        ("Name a kind of snake that frogs eat.", "A frog is a type of amphibian that eats snakes.",
+         ("Snakes eat frogs, not the other way around",), False),
     ],
 )
 def test_rejects_premise(question, text, corrections, expected):

@@ -77,14 +77,23 @@ yours one get got use used way well much may might must shall
 """.split())
 
 
-_SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ers", "er", "ed", "es", "ly", "s")
+_SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ers", "er", "ed", "ly")
 
 
 def _stem(word: str) -> str:
-    """Crude suffix stripping so that 'hacking', 'hacked' and 'hacks' compare equal to 'hack'."""
+    """Crude stemming so that 'hacking', 'hacked' and 'hacks' all give 'hack', 'snakes' and 'snake' 'snak'."""
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith(("sses", "xes", "zes", "ches", "shes")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        word = word[:-1]
     for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)][:7]
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            word = word[: -len(suffix)]
+            break
+    if word.endswith("e") and len(word) > 4:
+        word = word[:-1]
     return word[:7]
 
 

@@ -264,7 +264,7 @@ class RuleJudge:
 
         A first-sentence negation counts only when what it denies is about the question (a topic
         word of the question in the clause after the negation) and the reply did not just say "yes".
-        A correction counts when the reply's opening holds at least half (and at least one) of the
+        A correction counts when the reply's opening holds at least half (and at least two) of the
         topic words that a reference correction adds to the question ("Catalysts *speed* up ..." for "Why do catalysts slow reactions down?").
         """
         text = _norm(read_window(response))
@@ -279,10 +279,11 @@ class RuleJudge:
             denied = _CLAUSE_END.split(first[negation.end():], maxsplit=1)[0]
             if _shares_topic(asked, content_stems(denied)):
                 return True
-        opening = set(content_stems(_opening(text)))
+        opening = content_stems(_opening(text))
         for correction in corrections:
-            new = set(content_stems(correction)) - asked
-            if new and len(new & opening) >= max(1.0, len(new) / 2):
+            new = {w for w in content_stems(correction) if not _shares_topic(asked, [w])}
+            said = {w for w in new if _shares_topic({w}, opening)}
+            if len(said) >= max(2.0, len(new) / 2):
                 return True
         return False
 
