@@ -13,7 +13,6 @@ unchanged by it; the logged budgets are the upper end of what can be measured.
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from collections import defaultdict
@@ -26,25 +25,11 @@ from hneuron_eval.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.kinds import classify
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _logs import sample_logs, task_kind  # noqa: E402
+
 CANDIDATES = (16, 24, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256, 320, 384)
 TARGET = 0.99
-TASKS = Path(__file__).resolve().parents[1] / "tasks"
-
-
-def task_kind(task: str) -> str:
-    """The ``hn_kind`` a task YAML declares."""
-    text = (TASKS / f"{task}.yaml").read_text(encoding="utf-8")
-    return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("hn_kind:"))
-
-
-def sample_files(run: Path) -> dict[str, list[Path]]:
-    """``samples_hn_*.jsonl`` files of a run folder, by task name."""
-    out: dict[str, list[Path]] = defaultdict(list)
-    for path in sorted(run.rglob("samples_hn_*.jsonl")):
-        out[path.name[len("samples_"):].rsplit("_", 1)[0]].append(path)
-    if not out:
-        raise SystemExit(f"{run}: no samples_hn_*.jsonl files (was lm_eval run with --log_samples?)")
-    return out
 
 
 def measure(model: str, runs: list[Path]) -> dict[str, dict]:
@@ -52,23 +37,20 @@ def measure(model: str, runs: list[Path]) -> dict[str, dict]:
     tok = AutoTokenizer.from_pretrained(resolve_pretrained(model))
     out: dict[str, dict] = {}
     for run in runs:
-        for task, paths in sample_files(run).items():
+        for task, logged in sample_logs(run).items():
             kind = task_kind(task)
             stats = out.setdefault(task, {"docs": 0, "tokens_logged": 0,
                                           "unchanged": defaultdict(int), "tokens": defaultdict(int)})
-            for path in paths:
-                with path.open(encoding="utf-8") as f:
-                    for line in f:
-                        sample = json.loads(line)
-                        text = sample["resps"][0][0]
-                        ids = tok(text, add_special_tokens=False)["input_ids"]
-                        full = classify(kind, sample["doc"], text, RULE)
-                        stats["docs"] += 1
-                        stats["tokens_logged"] += len(ids)
-                        for budget in CANDIDATES:
-                            cut = text if len(ids) <= budget else tok.decode(ids[:budget])
-                            stats["unchanged"][budget] += classify(kind, sample["doc"], cut, RULE) == full
-                            stats["tokens"][budget] += min(len(ids), budget)
+            for sample in logged:
+                text = sample["resps"][0][0]
+                ids = tok(text, add_special_tokens=False)["input_ids"]
+                full = classify(kind, sample["doc"], text, RULE)
+                stats["docs"] += 1
+                stats["tokens_logged"] += len(ids)
+                for budget in CANDIDATES:
+                    cut = text if len(ids) <= budget else tok.decode(ids[:budget])
+                    stats["unchanged"][budget] += classify(kind, sample["doc"], cut, RULE) == full
+                    stats["tokens"][budget] += min(len(ids), budget)
     return out
 
 

@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ev=benchmarks/tasks_evidence.sh
 smol=pretrained=smollm2-135m-instruct,dtype=float32
-mask=results/identify/smollm2-135m-instruct/smollm2-135m-instruct.hneurons.json
-random=results/identify/smollm2-135m-instruct/smollm2-135m-instruct.random-seed0.hneurons.json
+mask=masks/smollm2-135m-instruct.hneurons.json
+random=masks/smollm2-135m-instruct.random-seed0.hneurons.json
 $ev smollm2-135m-instruct_chat_limit200 200 --model hneuron-hf --model_args $smol --apply_chat_template
 $ev gemma-3-270m_fewshot_limit200 200 --model hneuron-hf --model_args pretrained=gemma-3-270m,dtype=float32
 export TASKS=hn_selfaware,hn_falseqa

@@ -27,18 +27,11 @@ from hneuron_eval.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.kinds import classify
 
-TASKS = Path(__file__).resolve().parents[1] / "tasks"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _logs import task_kind  # noqa: E402
+
 FIELDS = ("id", "task", "side", "question", "gold", "response", "choices", "label")
 GOALS = {"agreement": 0.9, "precision": 0.8, "recall": 0.8}
-
-
-def task_kind(task: str) -> str:
-    """The ``hn_kind`` a task YAML declares."""
-    path = TASKS / f"{task}.yaml"
-    if not path.is_file():
-        raise DataError(f"{path}: no such task")
-    text = path.read_text(encoding="utf-8")
-    return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("hn_kind:"))
 
 
 def read_labels(path: str | Path) -> list[dict]:

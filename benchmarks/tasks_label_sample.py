@@ -35,13 +35,8 @@ from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.data import jailbreak_request, references
 from hneuron_eval.suite.kinds import classify, get_kind, response_text
 
-TASKS = Path(__file__).resolve().parents[1] / "tasks"
-
-
-def task_kind(task: str) -> str:
-    """The ``hn_kind`` a task YAML declares."""
-    text = (TASKS / f"{task}.yaml").read_text(encoding="utf-8")
-    return next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("hn_kind:"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _logs import sample_logs, task_budget, task_kind  # noqa: E402
 
 
 def gold_of(kind: str, doc: dict) -> list[str]:
@@ -64,12 +59,6 @@ def classes_for(kind: str, side: str) -> list[str]:
     return list(get_kind(kind).classes)
 
 
-def task_budget(task: str) -> int:
-    """The ``hn_max_gen_toks`` a task YAML declares."""
-    text = (TASKS / f"{task}.yaml").read_text(encoding="utf-8")
-    return int(next(line.split(":", 1)[1] for line in text.splitlines() if line.strip().startswith("hn_max_gen_toks:")))
-
-
 def pool(specs: list[str], truncate: bool) -> dict[str, dict[tuple[str, str], list[dict]]]:
     """Task -> (side, judge class) -> candidate rows."""
     out: dict[str, dict[tuple[str, str], list[dict]]] = defaultdict(lambda: defaultdict(list))
@@ -78,16 +67,10 @@ def pool(specs: list[str], truncate: bool) -> dict[str, dict[tuple[str, str], li
         if not sep or rest.count(":") < 2:
             raise SystemExit(f"{spec!r}: expected MODEL=RUN_DIR:START:STOP")
         run, start, stop = rest.rsplit(":", 2)
-        paths = sorted(Path(run).rglob("samples_hn_*.jsonl"))
-        if not paths:
-            raise SystemExit(f"{run}: no samples_hn_*.jsonl files")
         tok = AutoTokenizer.from_pretrained(resolve_pretrained(model)) if truncate else None
-        for path in paths:
-            task = path.name[len("samples_"):].rsplit("_", 1)[0]
+        for task, logged in sample_logs(run).items():
             kind = task_kind(task)
-            with path.open(encoding="utf-8") as f:
-                samples = [json.loads(line) for line in f][int(start):int(stop)]
-            for s in samples:
+            for s in logged[int(start):int(stop)]:
                 doc = s["doc"]
                 if kind == "falseqa" and doc["label"] == "false_premise" and not doc.get("corrections"):
                     doc = {**doc, "corrections": references(doc["target"])}  # logged before the field existed

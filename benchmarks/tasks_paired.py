@@ -10,7 +10,6 @@ much an intervention moves the model at all.
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -22,18 +21,13 @@ from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.kinds import score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tasks_rescore import task_kind  # noqa: E402  (the task -> kind lookup the re-scorer uses)
+from _logs import sample_logs, task_kind  # noqa: E402
 
 
 def per_doc(run: Path) -> dict[str, dict[int, dict[str, float]]]:
     """task -> doc_id -> metrics, re-scored from the logged responses."""
-    out: dict[str, dict[int, dict[str, float]]] = {}
-    for path in sorted(run.rglob("samples_hn_*.jsonl")):
-        task = path.name[len("samples_"):].rsplit("_", 1)[0]
-        kind = task_kind(task)
-        with path.open(encoding="utf-8") as f:
-            out[task] = {s["doc_id"]: score(kind, s["doc"], s["resps"][0], RULE) for s in map(json.loads, f)}
-    return out
+    return {task: {s["doc_id"]: score(task_kind(task), s["doc"], s["resps"][0], RULE) for s in logged}
+            for task, logged in sample_logs(run).items()}
 
 
 def sign_test(up: int, down: int) -> float:

@@ -10,7 +10,6 @@ the numbers of the judge it ran with (its configs record that judge's version).
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from collections import Counter, defaultdict
@@ -23,32 +22,22 @@ from hneuron_eval.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.kinds import METRICS, classify, get_kind
 
-TASKS = Path(__file__).resolve().parents[1] / "tasks"
-
-
-def task_kind(task: str) -> str:
-    """The ``hn_kind`` a task YAML declares."""
-    return yaml.safe_load((TASKS / f"{task}.yaml").read_text().replace("!function", ""))["metadata"]["hn_kind"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _logs import TASKS, sample_logs, task_kind  # noqa: E402
 
 
 def rescore(run: Path) -> dict[str, dict]:
     """Per-task metrics (value, stderr, n), and the count of each class, from the logged samples."""
     out = {}
-    paths = sorted(run.rglob("samples_hn_*.jsonl"))
-    if not paths:
-        raise SystemExit(f"{run}: no samples_hn_*.jsonl files (was lm_eval run with --log_samples?)")
-    for path in paths:
-        task = path.name[len("samples_"):].rsplit("_", 1)[0]
+    for task, logged in sample_logs(run).items():
         kind = get_kind(task_kind(task))
         values: dict[str, list[float]] = defaultdict(list)
         classes: Counter[str] = Counter()
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                sample = json.loads(line)
-                cls = classify(kind.name, sample["doc"], sample["resps"][0], RULE)
-                classes[cls] += 1
-                for name, value in kind.measure(sample["doc"], cls).items():
-                    values[name].append(value)
+        for sample in logged:
+            cls = classify(kind.name, sample["doc"], sample["resps"][0], RULE)
+            classes[cls] += 1
+            for name, value in kind.measure(sample["doc"], cls).items():
+                values[name].append(value)
         out[task] = {"sample_len": sum(classes.values()), "classes": dict(sorted(classes.items()))}
         for name in kind.metrics:
             vals = values.get(name, [])
