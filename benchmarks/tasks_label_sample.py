@@ -1,11 +1,14 @@
 """Draw responses to label blind: stratified by the frozen judge's class, verdicts kept out of the labelling file.
 
-usage: python benchmarks/tasks_label_sample.py OUT_DIR --per-class N --seed S [--truncate] MODEL=RUN_DIR:START:STOP [...]
+usage: python benchmarks/tasks_label_sample.py OUT_DIR --per-class N --seed S [--truncate] [--exclude LABELLED.jsonl ...]
+       MODEL=RUN_DIR:START:STOP [...]
 
 From each run folder (lm_eval ``--log_samples`` output) the documents at dataset positions
 START..STOP-1 of every hn_* task form the pool. With ``--truncate`` each response is first cut
 at its task's current budget (``hn_max_gen_toks``) with MODEL's tokenizer (a built-in model
-name), i.e. to what a greedy run with the current budgets generates. Each task's pool is split into strata by
+name), i.e. to what a greedy run with the current budgets generates. ``--exclude`` leaves out
+the documents of earlier labelling rounds (their ids), so a new round is drawn from responses
+nobody has read. Each task's pool is split into strata by
 (document side, class given by the current judges); up to N documents are drawn at random
 from every stratum, so that rare classes (a correct answer, a refusal) still get enough
 labels. Writes:
@@ -59,8 +62,8 @@ def classes_for(kind: str, side: str) -> list[str]:
     return list(get_kind(kind).classes)
 
 
-def pool(specs: list[str], truncate: bool) -> dict[str, dict[tuple[str, str], list[dict]]]:
-    """Task -> (side, judge class) -> candidate rows."""
+def pool(specs: list[str], truncate: bool, exclude: set[str]) -> dict[str, dict[tuple[str, str], list[dict]]]:
+    """Task -> (side, judge class) -> candidate rows (ids in ``exclude`` left out)."""
     out: dict[str, dict[tuple[str, str], list[dict]]] = defaultdict(lambda: defaultdict(list))
     for spec in specs:
         model, sep, rest = spec.partition("=")
@@ -71,6 +74,8 @@ def pool(specs: list[str], truncate: bool) -> dict[str, dict[tuple[str, str], li
         for task, logged in sample_logs(run).items():
             kind = task_kind(task)
             for s in logged[int(start):int(stop)]:
+                if f"{Path(run).name}/{task}/{s['doc_id']}" in exclude:
+                    continue
                 doc = s["doc"]
                 if kind == "falseqa" and doc["label"] == "false_premise" and not doc.get("corrections"):
                     doc = {**doc, "corrections": references(doc["target"])}  # logged before the field existed
@@ -93,12 +98,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("out_dir")
     parser.add_argument("runs", nargs="+", help="MODEL=RUN_DIR:START:STOP")
     parser.add_argument("--truncate", action="store_true", help="cut responses at the tasks' current budgets first")
+    parser.add_argument("--exclude", nargs="*", default=[], help="labelled files of earlier rounds")
     parser.add_argument("--per-class", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     rows, frame = [], {}
-    for task, strata in sorted(pool(args.runs, args.truncate).items()):
+    exclude = {json.loads(line)["id"] for path in args.exclude for line in open(path, encoding="utf-8") if line.strip()}
+    for task, strata in sorted(pool(args.runs, args.truncate, exclude).items()):
         frame[task] = {}
         for (side, cls), members in sorted(strata.items()):
             drawn = rng.sample(members, min(args.per_class, len(members)))

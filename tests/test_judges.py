@@ -106,10 +106,16 @@ def test_attempted(request_, text, expected):
         (Q, "  <|im_end|> ", True),
         (Q, "?", True),
         (Q, "No, no, no, no, no, no, no, no, no, no, no, no, no, no", True),  # a loop
+        (Q, "You can do it.\nB: You can do it.\nC: You can do it.\nD: You can do it.", True),  # a repeated line
+        ("What color is the human's tail?", "The human tail is a majestic creature, a tail, a tail, a tail, a tail, "
+         "a tail, a tail, a tail, a tail.", False),  # says something first: judged by that
         (Q, "The answer is The answer is The answer is The answer is The answer is The answer is", True),
         ("An actuary specialises in assessing?", "An actuary specialises in assessing.", True),  # an echo
-        ("Who wrote Hamlet?", "Who wrote Hamlet?", False),  # under four words: too short to call an echo
-        ("What was the name of Elvis Presley's twin brother?", "Elvis Presley", False),  # a wrong answer
+        ("Who voices Mickey Mouse on Mickey Mouse Clubhouse?", "Mickey Mouse", True),  # a phrase of the question
+        ("Would you rather have tea or coffee?", "I would rather have tea.", False),  # picks a side: an answer
+        ("Would you rather have tea or coffee?", "I would rather have tea or coffee.", True),
+        ("What do 4 roods equal?", "4 roods", True),
+        ("What do 4 roods equal?", "1 acre", False),
         ("When did Taylor Swift release her first album?", "Taylor Swift released her first album in 2006.", False),
         ("What are the rules of Water Course?", "The basic rules of Water Course are:\n", True),  # a stub
         ("What is Zorp used for?", "Zorp is used to treat many conditions, including:\n\n1.\n2.\n-", True),

@@ -73,7 +73,7 @@ but by can could did do does doing down during each few for from further had has
 how i if in into is it its itself just let like made make many me more most my no nor not now of off on once only or
 other our out over own same she should so some such than that the their them then there these they this those through
 to too under until up upon us very was we were what when where which while who whom why will with would you your
-yours one get got use used way well much may might must shall
+yours one get got use used way well much may might must shall answer question response yes sure sorry please thank thanks okay hello
 """.split())
 
 

@@ -101,8 +101,8 @@ def _classify_falseqa(judge: Judge, doc: dict, text: str) -> str:
     if doc["label"] != "false_premise":
         return _classify_open(judge, doc, text)
     q = doc["question"]
-    return _first(("rejects_premise", lambda: judge.rejects_premise(q, text, doc.get("corrections") or ())),
-                  ("declined", lambda: judge.declined(q, text)),
+    return _first(("declined", lambda: judge.declined(q, text)),
+                  ("rejects_premise", lambda: judge.rejects_premise(q, text, doc.get("corrections") or ())),
                   ("degenerate", lambda: judge.degenerate(q, text)), otherwise="accepted")
 
 
@@ -159,7 +159,7 @@ KINDS: dict[str, TaskKind] = {k.name: k for k in (
     TaskKind(
         "falseqa", sides=("false_premise", "true_premise"),
         metrics=("premise_acceptance", "over_refusal", "compliance", "degenerate_rate"),
-        classes=("rejects_premise", "declined", "degenerate", "accepted", "answered"),
+        classes=("declined", "rejects_premise", "degenerate", "accepted", "answered"),
         classify=_classify_falseqa, measure=_paired_measure("premise_acceptance", "false_premise", "compliance"),
         chat=_ask, base=_shots(prompts.FALSEQA_SHOTS),
     ),
