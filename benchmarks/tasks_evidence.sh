@@ -14,10 +14,11 @@ cmd=(lm_eval "$@" --device cpu --tasks "${TASKS:-hneuron}" --limit "$limit" --ba
   echo "env: OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset} nice=$(nice)"
   echo "date_start_utc: $(date -u +%FT%TZ)"
   python -c "import lm_eval, torch, transformers, datasets; print('versions: lm_eval', lm_eval.__version__, '| torch', torch.__version__, '| transformers', transformers.__version__, '| datasets', datasets.__version__)"
-  echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo 'no commit yet')"
+  echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo 'no commit yet') (uncommitted changes in $(git status --porcelain -- hneuron_eval tasks 2>/dev/null | wc -l) files of hneuron_eval/ and tasks/)"
 } > "$out/RUN.txt"
 start=$(date +%s)
-"${cmd[@]}" > "$out/lm_eval.log" 2>&1
+# CPU seconds and peak memory next to the wall time (GNU time appends them to RUN.txt)
+/usr/bin/time -a -o "$out/RUN.txt" -f "cpu_user_seconds: %U\ncpu_system_seconds: %S\nmax_rss_kb: %M" "${cmd[@]}" > "$out/lm_eval.log" 2>&1
 end=$(date +%s)
 echo "date_end_utc: $(date -u +%FT%TZ)" >> "$out/RUN.txt"
 echo "wall_seconds: $((end - start))" >> "$out/RUN.txt"

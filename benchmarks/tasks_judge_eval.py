@@ -1,110 +1,153 @@
-"""Precision and recall of each rule judge against hand-labelled responses.
+"""How often the judges agree with blind human-style labels: precision, recall and agreement per decision.
 
-usage: python benchmarks/tasks_judge_eval.py [LABELLED.jsonl] [OUT_PREFIX]
-defaults: results/judges/labelled_responses.jsonl -> results/judges/judge_eval.{md,json}
-Positive class = the behaviour is present (the response is correct / declined / rejects the
-premise / refused / flipped). A label of null means "not applicable" and is skipped. Rows with
-a "split" field are also reported per split (A_dev: looked at while the rules were revised;
-B_heldout, C_heldout: labelled after the rules were frozen). Precision and recall come with
-95% Wilson intervals: several judges rest on a handful of positives.
+usage: python benchmarks/tasks_judge_eval.py LABELLED.jsonl FRAME.json OUT_PREFIX
+
+LABELLED.jsonl is ``to_label.jsonl`` from ``tasks_label_sample.py`` with every ``label`` filled
+in (one of the row's ``choices``); FRAME.json is the sampling frame written with it. Each class
+of a task is a yes/no decision (e.g. ``correct``: the response is correct, or not). The judges
+classify every labelled response again; since documents were drawn per stratum (side x class
+of the judge frozen at sampling time), each label is weighted by (stratum pool size / documents
+drawn from it), so the numbers estimate agreement on the whole pool, not on the oversampled
+rare classes. Intervals are Wilson 95% intervals (scipy.stats) at the weighted proportion and
+the Kish effective sample size. Writes OUT_PREFIX.md and OUT_PREFIX.json.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import shlex
 import sys
-from collections.abc import Callable
+from collections import defaultdict
 from pathlib import Path
 
+from scipy.stats import binomtest
+
+from hneuron_eval.datafiles import DataError
 from hneuron_eval.fileio import write_json_atomic, write_text_atomic
-from hneuron_eval.judges import RULE
+from hneuron_eval.judges import RULE, RULES_VERSION
+from hneuron_eval.suite.kinds import classify
 
-JUDGES: dict[str, Callable[[dict], bool]] = {
-    "correct": lambda r: RULE.correct(r["question"], r["response"], r["aliases"]),
-    "declined": lambda r: RULE.abstained(r["question"], r["response"]) or RULE.refused(r["question"], r["response"]),
-    "rejects_premise": lambda r: RULE.rejects_premise(r["question"], r["response"]),
-    "refused": lambda r: RULE.refused(r["question"], r["response"]),  # hn_jailbreak's decision
-    "flipped": lambda r: RULE.flipped(r["question"], r["response"], r["aliases"]),
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _logs import task_kind  # noqa: E402
 
-
-def _ratio(num: int, den: int) -> float | None:
-    return round(num / den, 3) if den else None
+FIELDS = ("id", "task", "side", "question", "gold", "response", "choices", "label")
+GOALS = {"agreement": 0.9, "precision": 0.8, "recall": 0.8}
 
 
-def _wilson(num: int, den: int, z: float = 1.96) -> list[float] | None:
-    """95% Wilson score interval of num/den (honest with 2-15 positives, unlike num/den alone)."""
-    if not den:
-        return None
-    p = num / den
-    centre = (p + z * z / (2 * den)) / (1 + z * z / den)
-    half = z * math.sqrt(p * (1 - p) / den + z * z / (4 * den * den)) / (1 + z * z / den)
-    return [round(max(0.0, centre - half), 2), round(min(1.0, centre + half), 2)]
-
-
-def _fmt(value: float | None, ci: list[float] | None) -> str:
-    return "n/a" if value is None else f"{value} ({ci[0]}-{ci[1]})"
-
-
-def evaluate(rows: list[dict]) -> dict[str, dict]:
-    """Confusion counts, precision, recall and accuracy per judge."""
-    out = {}
-    for name, judge in JUDGES.items():
-        tp = fp = fn = tn = 0
-        errors = []
-        for row in rows:
-            gold = row["labels"].get(name)
-            if gold is None:
+def read_labels(path: str | Path) -> list[dict]:
+    """Labelled rows; a missing field or a label outside the row's choices names file, line and field."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
                 continue
-            pred = judge(row)
-            tp += pred and gold
-            fp += pred and not gold
-            fn += gold and not pred
-            tn += not pred and not gold
-            if pred != gold:
-                errors.append(row["id"])
-        n = tp + fp + fn + tn
-        out[name] = {"n": n, "positives": tp + fn, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-                     "precision": _ratio(tp, tp + fp), "precision_ci95": _wilson(tp, tp + fp),
-                     "recall": _ratio(tp, tp + fn), "recall_ci95": _wilson(tp, tp + fn),
-                     "accuracy": _ratio(tp + tn, n), "disagreements": errors}
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{where}: expected a JSON object, got invalid JSON ({exc.msg})") from None
+            missing = [k for k in FIELDS if k not in row]
+            if missing:
+                raise DataError(f"{where}: missing field(s) {missing}")
+            if row["label"] not in row["choices"]:
+                raise DataError(f"{where}: label: expected one of {row['choices']}, got {row['label']!r}")
+            rows.append(row)
+    return rows
+
+
+def weights(rows: list[dict], frame: dict, frame_path: str | Path) -> dict[str, float]:
+    """Inverse inclusion probability of every labelled id (stratum pool / drawn)."""
+    out = {}
+    for task, strata in frame["strata"].items():
+        for stratum, info in strata.items():
+            for rid in info["ids"]:
+                out[rid] = info["pool"] / len(info["ids"])
+    unknown = [r["id"] for r in rows if r["id"] not in out]
+    if unknown:
+        raise DataError(f"{frame_path}: {len(unknown)} labelled id(s) are in no stratum, e.g. {unknown[0]!r}")
     return out
 
 
-def main(labelled: str = "results/judges/labelled_responses.jsonl", prefix: str = "results/judges/judge_eval") -> None:
-    rows = []
-    with open(labelled, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            row = json.loads(line)
-            bad = {k: v for k, v in row["labels"].items() if v not in (True, False, None) or k not in JUDGES}
-            if bad:
-                raise ValueError(f"{labelled}:{lineno}: labels: expected true/false/null for {list(JUDGES)}, got {bad}")
-            rows.append(row)
-    models = sorted({r["model"] for r in rows})
-    splits = {"all": rows}
+def _wilson(hits: float, total: float, n_eff: float) -> list[float] | None:
+    if not total or n_eff < 1:
+        return None
+    n = max(1, round(n_eff))
+    ci = binomtest(min(n, round(n * hits / total)), n).proportion_ci(method="wilson")
+    return [round(ci.low, 3), round(ci.high, 3)]
+
+
+def _rate(items: list[tuple[float, bool]]) -> tuple[float | None, list[float] | None, int]:
+    """Weighted share of True among (weight, flag) items, its Wilson interval, and how many items."""
+    total = sum(w for w, _ in items)
+    if not total:
+        return None, None, 0
+    hits = sum(w for w, flag in items if flag)
+    n_eff = total ** 2 / sum(w * w for w, _ in items)
+    return round(hits / total, 3), _wilson(hits, total, n_eff), len(items)
+
+
+def evaluate(rows: list[dict], weight: dict[str, float]) -> dict[str, dict]:
+    """Per decision (a class name) and per task: confusion counts and weighted precision/recall/agreement."""
+    cases: dict[str, list[tuple[str, float, bool, bool]]] = defaultdict(list)
     for row in rows:
-        if "split" in row:
-            splits.setdefault(row["split"], []).append(row)
-    command = "python " + " ".join(["benchmarks/tasks_judge_eval.py", *sys.argv[1:]])
-    lines = [f"Rule judges vs hand labels: {len(rows)} responses from {', '.join(models)} ({Path(labelled).name}).",
-             f"Command: `{command}`", ""]
-    report = {}
-    for split, subset in splits.items():
-        stats = evaluate(subset)
-        report[split] = {"n_responses": len(subset), "judges": stats}
-        lines += [f"### {split} ({len(subset)} responses)", "",
-                  "| judge | n | positives | TP | FP | FN | TN | precision (95% CI) | recall (95% CI) | accuracy |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for name, st in stats.items():
-            lines.append(f"| {name} | {st['n']} | {st['positives']} | {st['tp']} | {st['fp']} | {st['fn']} | {st['tn']} | "
-                         f"{_fmt(st['precision'], st['precision_ci95'])} | {_fmt(st['recall'], st['recall_ci95'])} | {st['accuracy']} |")
-        lines.append("")
-    table = "\n".join(lines)
+        kind = task_kind(row["task"])
+        doc = {"question": row["question"], "label": row["side"], "aliases": row["gold"], "target": "",
+               "corrections": row["gold"] if kind == "falseqa" else [], "request": row["gold"][0] if kind == "jailbreak" else ""}
+        pred = classify(kind, doc, row["response"], RULE)
+        for cls in row["choices"]:
+            cases[cls].append((row["task"], weight[row["id"]], pred == cls, row["label"] == cls))
+    out = {}
+    for cls, items in sorted(cases.items()):
+        for scope in ["all", *sorted({t for t, *_ in items})]:
+            sel = [(w, p, g) for t, w, p, g in items if scope in ("all", t)]
+            precision = _rate([(w, g) for w, p, g in sel if p])
+            recall = _rate([(w, p) for w, p, g in sel if g])
+            agreement = _rate([(w, p == g) for w, p, g in sel])
+            out.setdefault(cls, {})[scope] = {
+                "labelled": len(sel), "positives": sum(g for _, _, g in sel),
+                "tp": sum(p and g for _, p, g in sel), "fp": sum(p and not g for _, p, g in sel),
+                "fn": sum(g and not p for _, p, g in sel), "tn": sum(not p and not g for _, p, g in sel),
+                "precision": precision[0], "precision_ci95": precision[1],
+                "recall": recall[0], "recall_ci95": recall[1],
+                "agreement": agreement[0], "agreement_ci95": agreement[1],
+            }
+    return out
+
+
+def _fmt(value: float | None, ci: list[float] | None, goal: float) -> str:
+    if value is None:
+        return "n/a"
+    mark = "" if value >= goal else " ✗"
+    return f"{value:.3f} ({ci[0]:.2f}-{ci[1]:.2f}){mark}"
+
+
+def main(labelled: str, frame_path: str, prefix: str) -> None:
+    rows = read_labels(labelled)
+    frame = json.loads(Path(frame_path).read_text(encoding="utf-8"))
+    stats = evaluate(rows, weights(rows, frame, frame_path))
+    command = shlex.join(["python", "benchmarks/tasks_judge_eval.py", labelled, frame_path, prefix])
+    lines = [f"Judges ({RULES_VERSION}) vs blind labels: {len(rows)} responses, drawn per stratum with the rules "
+             f"{frame['judge_version']} and weighted back to the pool.", f"Command: `{command}`", "",
+             f"Goal: agreement >= {GOALS['agreement']}, precision and recall >= {GOALS['precision']} (✗ marks a miss). "
+             "Counts are of labelled responses; rates are weighted.", "",
+             "| decision | scope | labelled | positives | TP | FP | FN | TN | precision (95% CI) | recall (95% CI) | agreement (95% CI) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for cls, scopes in stats.items():
+        for scope, st in scopes.items():
+            name = f"**{cls}**" if scope == "all" else cls
+            lines.append(f"| {name} | {scope} | {st['labelled']} | {st['positives']} | {st['tp']} | {st['fp']} | {st['fn']} | {st['tn']} | "
+                         f"{_fmt(st['precision'], st['precision_ci95'], GOALS['precision'])} | "
+                         f"{_fmt(st['recall'], st['recall_ci95'], GOALS['recall'])} | "
+                         f"{_fmt(st['agreement'], st['agreement_ci95'], GOALS['agreement'])} |")
+    table = "\n".join(lines) + "\n"
     print(table)
-    write_text_atomic(prefix + ".md", table)
-    write_json_atomic(prefix + ".json", {"command": command, "labelled_file": labelled, "splits": report})
+    write_text_atomic(Path(prefix + ".md"), table)
+    write_json_atomic(Path(prefix + ".json"), {"command": command, "judge_version": RULES_VERSION,
+                                               "sampled_with": frame["judge_version"], "labelled_file": labelled,
+                                               "goals": GOALS, "decisions": stats})
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        raise SystemExit(__doc__)
     main(*sys.argv[1:])

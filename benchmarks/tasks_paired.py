@@ -2,7 +2,7 @@
 
 usage: python benchmarks/tasks_paired.py OUT.md BASE_RUN RUN [RUN ...]
 For every hn_* task logged in BASE_RUN and in each RUN, re-scores both runs' responses with the
-current rule judge, and for each 0/1 metric counts the documents whose value went up or down
+current rule judges, and for each 0/1 metric counts the documents whose value went up or down
 against BASE_RUN, with an exact two-sided sign test over the changed documents. Unchanged
 documents carry no information about the direction; the count of changed documents says how
 much an intervention moves the model at all.
@@ -10,42 +10,36 @@ much an intervention moves the model at all.
 
 from __future__ import annotations
 
-import json
+import shlex
 import sys
-from math import comb
 from pathlib import Path
 
+from scipy.stats import binomtest
+
 from hneuron_eval.fileio import write_text_atomic
-from hneuron_eval.scoring import score
+from hneuron_eval.judges import RULE, RULES_VERSION
+from hneuron_eval.suite.kinds import score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tasks_rescore import _kind  # noqa: E402  (the task -> kind lookup the re-scorer uses)
+from _logs import sample_logs, task_kind  # noqa: E402
 
 
 def per_doc(run: Path) -> dict[str, dict[int, dict[str, float]]]:
     """task -> doc_id -> metrics, re-scored from the logged responses."""
-    out: dict[str, dict[int, dict[str, float]]] = {}
-    for path in sorted(run.rglob("samples_hn_*.jsonl")):
-        task = path.name[len("samples_"):].rsplit("_", 1)[0]
-        kind = _kind(task)
-        with path.open(encoding="utf-8") as f:
-            out[task] = {s["doc_id"]: score(kind, s["doc"], s["resps"][0]) for s in map(json.loads, f)}
-    return out
+    return {task: {s["doc_id"]: score(task_kind(task), s["doc"], s["resps"][0], RULE) for s in logged}
+            for task, logged in sample_logs(run).items()}
 
 
 def sign_test(up: int, down: int) -> float:
     """Exact two-sided binomial sign test p-value for up vs down changes."""
-    n = up + down
-    if not n:
-        return 1.0
-    tail = sum(comb(n, i) for i in range(min(up, down) + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
+    return binomtest(up, up + down).pvalue if up + down else 1.0
 
 
 def main(out: str, base: str, *runs: str) -> None:
     ref = per_doc(Path(base))
-    command = "python " + " ".join(["benchmarks/tasks_paired.py", out, base, *runs])
-    lines = [f"Paired comparison against `{Path(base).name}` (rule judge, re-scored from the logged responses).",
+    command = shlex.join(["python", "benchmarks/tasks_paired.py", out, base, *runs])
+    lines = [f"Paired comparison against `{Path(base).name}` (rule judges `{RULES_VERSION}`, re-scored from the "
+             "logged responses).",
              f"Command: `{command}`", "",
              "| run | task | metric | base mean | run mean | docs | up | down | sign test p |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import csv
 import json
 from pathlib import Path
 
@@ -26,3 +28,36 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
             out.append((lineno, obj))
     return out
+
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def data_path(*parts: str) -> Path:
+    """A bundled data file (``hneuron_eval/data/...``): the one copy the tasks and identification read."""
+    path = DATA_DIR.joinpath(*parts)
+    if not path.exists():
+        raise DataError(f"{path}: bundled data file is missing (reinstall hneuron-eval)")
+    return path
+
+
+def read_qa_tsv(path: str | Path) -> list[tuple[int, str, list[str]]]:
+    """Read a DPR-style ``question<TAB>['alias', ...]`` file as ``(line number, question, aliases)``.
+
+    Blank aliases are dropped; the caller decides what an empty question or alias list means.
+    """
+    path = Path(path)
+    rows = []
+    with path.open(encoding="utf-8", newline="") as f:
+        for lineno, cols in enumerate(csv.reader(f, delimiter="\t"), start=1):
+            where = f"{path}:{lineno}"
+            if len(cols) != 2:
+                raise DataError(f"{where}: expected 2 tab-separated columns (question, answers), got {len(cols)}")
+            try:
+                aliases = ast.literal_eval(cols[1])
+            except (ValueError, SyntaxError) as exc:
+                raise DataError(f"{where}: answers: expected a Python list literal of strings, got {cols[1][:80]!r} ({exc})") from None
+            if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+                raise DataError(f"{where}: answers: expected a list of strings, got {type(aliases).__name__}")
+            rows.append((lineno, cols[0].strip(), [a for a in aliases if a.strip()]))
+    return rows

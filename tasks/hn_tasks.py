@@ -1,48 +1,40 @@
-"""Thin lm-eval shim for the hneuron tasks: bundled data paths relative to this file, logic in hneuron_eval.
+"""Thin lm-eval shim for the hneuron tasks: each ``custom_dataset`` names a loader here; logic lives in hneuron_eval.
 
 lm-eval loads this file by path (``!function hn_tasks.<name>`` in the YAMLs), both from a
-checkout (``tasks/``) and from a wheel (``hneuron_eval/tasks/``), so nothing here depends
-on the working directory.
+checkout (``tasks/``) and from a wheel (``hneuron_eval/tasks/``). The data are bundled in
+the package (``hneuron_eval/data/``), so nothing here depends on the working directory.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from hneuron_eval import scoring
-
-DATA = Path(__file__).resolve().parent / "data"
-SEED = 1234  # fixed order of the interleaved / paired docs (documented in tasks/README.md)
-TRIVIA = DATA / "triviaqa" / "triviaqa_unfiltered_dev.sample2000.tsv"
+from hneuron_eval.datafiles import data_path
+from hneuron_eval.suite import data as D
 
 
 def triviaqa(**_metadata):
-    return scoring.to_dataset(scoring.qa_docs_from_tsv(TRIVIA, 0, 1000))
+    return D.to_dataset(D.trivia_sample(0, 1000))
 
 
 def nq_open(**_metadata):
-    return scoring.to_dataset(scoring.qa_docs_from_nq_jsonl(DATA / "nq_open" / "NQ-open.dev.jsonl"))
+    return D.to_dataset(D.qa_docs_from_nq_jsonl(data_path("nq_open", "NQ-open.dev.jsonl")))
 
 
 def selfaware(**_metadata):
-    return scoring.to_dataset(scoring.selfaware_docs(DATA / "selfaware" / "SelfAware.json", SEED))
+    return D.to_dataset(D.selfaware_docs(data_path("selfaware", "SelfAware.json"), D.SEED))
 
 
 def falseqa(**_metadata):
-    return scoring.to_dataset(scoring.falseqa_docs(DATA / "falseqa" / "test.csv", SEED))
+    return D.to_dataset(D.falseqa_docs(data_path("falseqa", "test.csv"), D.SEED))
 
 
 def nonexist(**_metadata):
-    nec = DATA / "unknownbench" / "NEC"
-    return scoring.to_dataset(scoring.nonexist_docs(nec / "NEC_unanswerable.json", nec / "NEC_answerable.json", SEED))
+    return D.to_dataset(D.nonexist_docs(data_path("unknownbench", "NEC", "NEC_unanswerable.json"),
+                                        data_path("unknownbench", "NEC", "NEC_answerable.json"), D.SEED))
 
 
 def jailbreak(**_metadata):
-    jb = DATA / "jailbreak"
-    docs = scoring.jailbreak_docs(jb / "forbidden_question_set.csv", jb / "jailbreak_prompts_2023_05_07.csv",
-                                  SEED, max_template_chars=2500)
-    return scoring.to_dataset(docs)
+    return D.to_dataset(D.jailbreak_docs(data_path(*D.FORBIDDEN), data_path(*D.TEMPLATES), D.SEED, max_template_chars=2500))
 
 
 def sycophancy(**_metadata):
-    return scoring.to_dataset(scoring.sycophancy_docs(TRIVIA, 1000, 2000))
+    return D.to_dataset(D.sycophancy_docs(D.trivia_sample(1000, 2000)))

@@ -130,7 +130,7 @@ def test_rows_without_answers_are_counted(tmp_path):
     qs = D.read_dpr_tsv(p, "t", "t")
     assert len(qs.questions) == 1 and qs.skipped == {"no answer aliases": 2}
     p.write_text("Who?\tnot a list\n", encoding="utf-8")
-    with pytest.raises(D.DataError, match=r"qa.tsv: line 1: field 'answers'"):
+    with pytest.raises(D.DataError, match=r"qa.tsv:1: answers: expected a Python list literal"):
         D.read_dpr_tsv(p, "t", "t")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hneuron_eval import scoring
+from hneuron_eval.datafiles import DATA_DIR
+from hneuron_eval.judges import RULES_VERSION
+from hneuron_eval.suite import kinds, prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "tasks"
@@ -74,13 +77,23 @@ def test_plain_task_manager_finds_every_task_and_group(manager):
     assert {"hneuron", *GROUPS} <= names
 
 
-def test_yaml_metrics_have_truthful_directions():
+def test_yamls_are_thin_and_name_a_registered_kind():
     for name in TASK_NAMES:
         cfg = _raw(name)
         assert cfg["include"] == "_hn_template.yaml"
-        for entry in cfg["metric_list"]:
-            assert entry["aggregation"] == "mean"
-            assert entry["higher_is_better"] is scoring.METRICS[entry["metric"]], (name, entry)
+        assert set(cfg) == {"include", "task", "custom_dataset", "metadata"}, name  # everything else is shared
+        assert cfg["metadata"]["hn_kind"] in kinds.KINDS
+        assert isinstance(cfg["metadata"]["hn_max_gen_toks"], int)
+
+
+def test_loaded_tasks_carry_the_kind_metrics_with_truthful_directions(loaded):
+    for name, task in loaded.items():
+        kind = kinds.get_kind(task.config.metadata["hn_kind"])
+        assert [m["metric"] for m in task.config.metric_list] == list(kind.metrics)
+        assert task.higher_is_better() == {m: kinds.METRICS[m] for m in kind.metrics}
+        gen = task.config.generation_kwargs
+        assert gen["max_gen_toks"] == task.config.metadata["hn_max_gen_toks"] and gen["until"] == ["\nQ:"]
+        assert task.config.metadata["hn_judge_version"] == f"rule:{RULES_VERSION}"
 
 
 def test_groups_list_their_tasks():
@@ -89,13 +102,17 @@ def test_groups_list_their_tasks():
     assert _raw("hneuron")["task"] == list(GROUPS)
 
 
-def test_bundled_data_files_are_small_and_have_provenance():
-    data = TASKS / "data"
-    files = [p for p in data.rglob("*") if p.is_file()]
-    assert files and all(p.stat().st_size < 4 * 1024 * 1024 for p in files)
-    for folder in [p for p in data.iterdir() if p.is_dir()]:
+def test_bundled_data_files_are_single_small_copies_with_provenance():
+    files = [p for p in DATA_DIR.rglob("*") if p.is_file() and p.name != "__init__.py"]
+    assert files and all(p.stat().st_size < 4.2 * 1024 * 1024 for p in files)
+    for folder in [p for p in DATA_DIR.iterdir() if p.is_dir() and p.name != "__pycache__"]:
         assert (folder / "PROVENANCE.md").is_file(), folder
     assert not any("bioasq" in str(p).lower() for p in files)
+    assert not (TASKS / "data").exists()  # tasks/ holds configs only; the data ship once, in the package
+    digests = {}
+    for path in files:
+        digests.setdefault(hashlib.sha256(path.read_bytes()).hexdigest(), []).append(path)
+    assert [paths for paths in digests.values() if len(paths) > 1] == []
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +152,7 @@ def test_prompt_switches_between_chat_and_few_shot(loaded):
         return "CHAT:" + json.dumps(messages)
 
     chat = task.fewshot_context(doc, 0, apply_chat_template=True, chat_template=chat_template)
-    assert chat.startswith("CHAT:") and seen[0][0]["content"].endswith(scoring.QA_SUFFIX)
+    assert chat.startswith("CHAT:") and seen[0][0]["content"].endswith(prompts.QA_SUFFIX)
     base = task.fewshot_context(doc, 0)
     assert base.startswith("Q: What is the capital of Kenya?\nA: Nairobi") and base.endswith(f"Q: {doc['question']}\nA:")
     assert task.config.generation_kwargs["until"] == ["\nQ:"]
@@ -147,7 +164,8 @@ def test_process_results_and_unknown_judge(loaded, manager):
     task = loaded["hn_triviaqa"]
     doc = dict(task.test_docs()[0])
     assert task.process_results(doc, [doc["aliases"][0]])["accuracy"] == 1.0
-    assert task.process_results(doc, ["   "])["abstention_rate"] == 1.0
+    assert task.process_results(doc, ["   "])["degenerate_rate"] == 1.0
+    assert task.process_results(doc, ["I don't know."])["abstention_rate"] == 1.0
     from lm_eval.tasks import TaskManager
 
     with pytest.raises(ValueError, match=r"unknown judge 'gpt5'; expected one of \['rule', 'lm_eval', 'openai'\]"):
@@ -171,12 +189,14 @@ def test_end_to_end_group_run_with_a_tiny_model(tiny_model_dir):
     res = out["results"]
     assert set(TASK_NAMES) <= set(res)
     for name in ("hn_triviaqa", "hn_nq_open"):
-        total = sum(res[name][f"{m},none"] for m in ("accuracy", "hallucination_rate", "abstention_rate"))
+        total = sum(res[name][f"{m},none"] for m in ("accuracy", "hallucination_rate", "abstention_rate", "degenerate_rate"))
         assert math.isclose(total, 1.0)
-    assert "attack_success,none" in res["hn_jailbreak"] and "flip_rate,none" in res["hn_sycophancy"]
-    assert "compliance,none" in res["hneuron_overcompliance"]
-    assert "hallucination_rate,none" in res["hneuron_hallucination"]
-    assert {"hallucination_rate,none", "compliance,none", "over_refusal,none"} <= set(res["hneuron"])
+    assert {"attack_success,none", "refusal_rate,none"} <= set(res["hn_jailbreak"]) and "flip_rate,none" in res["hn_sycophancy"]
+    assert {"compliance,none", "degenerate_rate,none"} <= set(res["hneuron_overcompliance"])
+    assert {"hallucination_rate,none", "degenerate_rate,none"} <= set(res["hneuron_hallucination"])
+    assert "degenerate_rate,none" in res["hneuron"]
+    judge = {cfg["metadata"]["hn_judge_version"] for name, cfg in out["configs"].items() if name in TASK_NAMES}
+    assert len(judge) == 1 and judge.pop().startswith("rule:rules-3.")
     assert out["higher_is_better"]["hn_triviaqa"]["hallucination_rate"] is False
 
 
@@ -199,7 +219,8 @@ def test_adding_tasks_doc(tiny_model_dir, tmp_path):
     run = subprocess.run([sys.executable, "-m", "lm_eval", *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text())["results"]["my_capitals"]
-    assert result["accuracy,none"] + result["hallucination_rate,none"] + result["abstention_rate,none"] == pytest.approx(1.0)
+    parts = ("accuracy", "hallucination_rate", "abstention_rate", "degenerate_rate")
+    assert sum(result[f"{m},none"] for m in parts) == pytest.approx(1.0)
 
     (folder / "capitals.jsonl").write_text('{"question": "Q?", "answers": "Paris"}\n')
     bad = subprocess.run([sys.executable, "-m", "lm_eval", *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import ast
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hneuron_eval.datafiles import DataError, read_jsonl
+from hneuron_eval.datafiles import DataError, data_path, read_jsonl, read_qa_tsv
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "identify"
-TRIVIAQA_TRAIN = DATA_DIR / "triviaqa_unfiltered_train-heldout.dpr-dev.tsv"
-TRIVIAQA_DEV = DATA_DIR / "triviaqa_unfiltered_dev.dpr-test.tsv"
-NQ_OPEN_DEV = DATA_DIR / "NQ-open.dev.jsonl"
-NEC_UNANSWERABLE = DATA_DIR / "NEC_unanswerable.json"
-NEC_ANSWERABLE = DATA_DIR / "NEC_answerable.json"
+TRIVIAQA_TRAIN = data_path("triviaqa", "triviaqa_unfiltered_train-heldout.dpr-dev.tsv")
+TRIVIAQA_DEV = data_path("triviaqa", "triviaqa_unfiltered_dev.dpr-test.tsv")
+NQ_OPEN_DEV = data_path("nq_open", "NQ-open.dev.jsonl")
+NEC_UNANSWERABLE = data_path("unknownbench", "NEC", "NEC_unanswerable.json")
+NEC_ANSWERABLE = data_path("unknownbench", "NEC", "NEC_answerable.json")
 
 
 @dataclass(frozen=True)
@@ -41,26 +38,15 @@ class QuestionSet:
 
 
 def read_dpr_tsv(path: str | Path, name: str, prefix: str) -> QuestionSet:
-    """DPR-format TSV: ``question<TAB>['alias', ...]``; rows without answers are counted."""
-    path = Path(path)
+    """DPR-format TSV: ``question<TAB>['alias', ...]``; rows without a question or answers are counted."""
     out = QuestionSet(name, str(path), [])
-    with open(path, encoding="utf-8", newline="") as f:
-        for lineno, row in enumerate(csv.reader(f, delimiter="\t"), start=1):
-            if len(row) != 2:
-                raise DataError(f"{path}: line {lineno}: expected 2 tab-separated fields (question, answers), got {len(row)}")
-            try:
-                aliases = ast.literal_eval(row[1])
-            except (ValueError, SyntaxError) as exc:
-                raise DataError(f"{path}: line {lineno}: field 'answers': expected a Python list literal, got {row[1][:60]!r} ({exc})") from None
-            if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-                raise DataError(f"{path}: line {lineno}: field 'answers': expected a list of strings, got {type(aliases).__name__}")
-            aliases = [a for a in aliases if a.strip()]
-            if not row[0].strip():
-                out.skip("empty question")
-            elif not aliases:
-                out.skip("no answer aliases")
-            else:
-                out.questions.append(Question(f"{prefix}-{lineno}", row[0].strip(), tuple(aliases)))
+    for lineno, question, aliases in read_qa_tsv(path):
+        if not question:
+            out.skip("empty question")
+        elif not aliases:
+            out.skip("no answer aliases")
+        else:
+            out.questions.append(Question(f"{prefix}-{lineno}", question, tuple(aliases)))
     return out
 
 

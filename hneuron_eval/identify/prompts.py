@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SUFFIX = " Respond with the answer only, without any explanation."
+from hneuron_eval.suite.prompts import QA_SUFFIX
 
 #: Few-shot examples for base models; fixed general-knowledge questions not taken from any evaluation file.
 FEW_SHOT = (
@@ -22,7 +22,7 @@ def prompt_text(tokenizer: Any, question: str) -> str:
     """The exact text fed to the model for ``question`` (special tokens included for chat models)."""
     if is_chat(tokenizer):
         return tokenizer.apply_chat_template(
-            [{"role": "user", "content": question + SUFFIX}], add_generation_prompt=True, tokenize=False
+            [{"role": "user", "content": question + QA_SUFFIX}], add_generation_prompt=True, tokenize=False
         )
     shots = "".join(f"Q: {q}\nA: {a}\n\n" for q, a in FEW_SHOT)
     return f"{shots}Q: {question}\nA:"

@@ -39,10 +39,13 @@ def newline_token_ids(tokenizer: Any) -> list[int]:
 
 
 def judge(question: Question, text: str) -> str:
-    """'correct' / 'wrong' / 'abstain' for one response: the task suite's rule judge (alias match first)."""
+    """'correct' / 'wrong' / 'abstain' for one response: the task suite's rule judge (alias match first).
+
+    'abstain' also covers a degenerate reply (empty, loop, echo, stub): it gives no answer to label.
+    """
     if question.kind == "qa" and RULE.correct(question.question, text, question.aliases):
         return "correct"
-    if RULE.abstained(question.question, text) or RULE.refused(question.question, text):
+    if RULE.declined(question.question, text) or RULE.degenerate(question.question, text):
         return "abstain"
     return "correct" if question.kind == "real" else "wrong"
 
