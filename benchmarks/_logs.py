@@ -32,7 +32,7 @@ def sample_logs(run: str | Path) -> dict[str, list[dict]]:
     """task -> logged samples (lm_eval ``--log_samples``) of a run folder, in dataset order."""
     out: dict[str, list[dict]] = {}
     for path in sorted(Path(run).rglob("samples_hn_*.jsonl")):
-        task = path.name[len("samples_"):].rsplit("_", 1)[0]
+        task = path.name[len("samples_") :].rsplit("_", 1)[0]
         with path.open(encoding="utf-8") as f:
             out.setdefault(task, []).extend(json.loads(line) for line in f if line.strip())
     if not out:

@@ -39,8 +39,9 @@ def measure(model: str, runs: list[Path]) -> dict[str, dict]:
     for run in runs:
         for task, logged in sample_logs(run).items():
             kind = task_kind(task)
-            stats = out.setdefault(task, {"docs": 0, "tokens_logged": 0,
-                                          "unchanged": defaultdict(int), "tokens": defaultdict(int)})
+            stats = out.setdefault(
+                task, {"docs": 0, "tokens_logged": 0, "unchanged": defaultdict(int), "tokens": defaultdict(int)}
+            )
             for sample in logged:
                 text = sample["resps"][0][0]
                 ids = tok(text, add_special_tokens=False)["input_ids"]
@@ -60,8 +61,11 @@ def choose(per_model: dict[str, dict[str, dict]]) -> dict[str, int | None]:
     chosen = {}
     for task in tasks:
         models = [m for m in per_model if task in per_model[m]]
-        ok = [b for b in CANDIDATES
-              if all(per_model[m][task]["unchanged"][b] >= TARGET * per_model[m][task]["docs"] for m in models)]
+        ok = [
+            b
+            for b in CANDIDATES
+            if all(per_model[m][task]["unchanged"][b] >= TARGET * per_model[m][task]["docs"] for m in models)
+        ]
         chosen[task] = min(ok) if ok else None
     return chosen
 
@@ -78,10 +82,14 @@ def main(prefix: str, specs: list[str]) -> None:
     per_model = {m: measure(m, runs) for m, runs in runs_by_model.items()}
     chosen = choose(per_model)
     command = shlex.join(["python", "benchmarks/tasks_budgets.py", prefix, *specs])
-    lines = [f"Generation budgets sized to the judges ({RULES_VERSION}): the smallest max_gen_toks at which >= "
-             f"{TARGET:.0%} of per-document classes are unchanged for every model.", f"Command: `{command}`", "",
-             "| task | model | docs | chosen budget | unchanged at chosen | tokens at chosen / logged |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"Generation budgets sized to the judges ({RULES_VERSION}): the smallest max_gen_toks at which >= "
+        f"{TARGET:.0%} of per-document classes are unchanged for every model.",
+        f"Command: `{command}`",
+        "",
+        "| task | model | docs | chosen budget | unchanged at chosen | tokens at chosen / logged |",
+        "|---|---|---|---|---|---|",
+    ]
     for task, budget in chosen.items():
         for model, stats in per_model.items():
             if task not in stats:
@@ -90,20 +98,40 @@ def main(prefix: str, specs: list[str]) -> None:
             if budget is None:
                 lines.append(f"| {task} | {model} | {st['docs']} | none <= {CANDIDATES[-1]} | | |")
                 continue
-            lines.append(f"| {task} | {model} | {st['docs']} | {budget} | {st['unchanged'][budget] / st['docs']:.3f} | "
-                         f"{st['tokens'][budget]} / {st['tokens_logged']} |")
-    lines += ["", "Share of unchanged classes at each candidate budget:", "",
-              "| task | model | " + " | ".join(str(b) for b in CANDIDATES) + " |", "|---|---|" + "---|" * len(CANDIDATES)]
+            lines.append(
+                f"| {task} | {model} | {st['docs']} | {budget} | {st['unchanged'][budget] / st['docs']:.3f} | "
+                f"{st['tokens'][budget]} / {st['tokens_logged']} |"
+            )
+    lines += [
+        "",
+        "Share of unchanged classes at each candidate budget:",
+        "",
+        "| task | model | " + " | ".join(str(b) for b in CANDIDATES) + " |",
+        "|---|---|" + "---|" * len(CANDIDATES),
+    ]
     for task in chosen:
         for model, stats in per_model.items():
             if task in stats:
                 st = stats[task]
-                lines.append(f"| {task} | {model} | " + " | ".join(f"{st['unchanged'][b] / st['docs']:.3f}" for b in CANDIDATES) + " |")
+                lines.append(
+                    f"| {task} | {model} | "
+                    + " | ".join(f"{st['unchanged'][b] / st['docs']:.3f}" for b in CANDIDATES)
+                    + " |"
+                )
     table = "\n".join(lines) + "\n"
     print(table)
     write_text_atomic(Path(prefix + ".md"), table)
-    write_json_atomic(Path(prefix + ".json"), {"command": command, "judge_version": RULES_VERSION, "target": TARGET,
-                                               "candidates": list(CANDIDATES), "chosen": chosen, "per_model": per_model})
+    write_json_atomic(
+        Path(prefix + ".json"),
+        {
+            "command": command,
+            "judge_version": RULES_VERSION,
+            "target": TARGET,
+            "candidates": list(CANDIDATES),
+            "chosen": chosen,
+            "per_model": per_model,
+        },
+    )
 
 
 if __name__ == "__main__":

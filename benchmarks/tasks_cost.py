@@ -60,27 +60,50 @@ def main(prefix: str, model: str, before: str, after: str) -> None:
             # the after-run's doc carries the current fields (e.g. FalseQA corrections); judge both texts on it
             doc = new[task][i]["doc"]
             same += classify(kind, doc, texts[0], RULE) == classify(kind, doc, texts[1], RULE)
-        tasks[task] = {"docs": len(ids), "tokens_before": count[0], "tokens_after": count[1],
-                       "classes_unchanged": round(same / len(ids), 4)}
+        tasks[task] = {
+            "docs": len(ids),
+            "tokens_before": count[0],
+            "tokens_after": count[1],
+            "classes_unchanged": round(same / len(ids), 4),
+        }
     total = [sum(t["tokens_before"] for t in tasks.values()), sum(t["tokens_after"] for t in tasks.values())]
     times = {"before": run_times(Path(before)), "after": run_times(Path(after))}
     command = shlex.join(["python", "benchmarks/tasks_cost.py", prefix, model, before, after])
-    lines = [f"Cost of `{Path(before).name}` (before) vs `{Path(after).name}` (after), judges `{RULES_VERSION}`.",
-             f"Command: `{command}`", "",
-             "| task | docs | tokens before | tokens after | ratio | classes unchanged |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"Cost of `{Path(before).name}` (before) vs `{Path(after).name}` (after), judges `{RULES_VERSION}`.",
+        f"Command: `{command}`",
+        "",
+        "| task | docs | tokens before | tokens after | ratio | classes unchanged |",
+        "|---|---|---|---|---|---|",
+    ]
     for task, st in tasks.items():
-        lines.append(f"| {task} | {st['docs']} | {st['tokens_before']} | {st['tokens_after']} | "
-                     f"{st['tokens_after'] / st['tokens_before']:.3f} | {st['classes_unchanged']:.3f} |")
-    lines.append(f"| **all** | {sum(t['docs'] for t in tasks.values())} | {total[0]} | {total[1]} | {total[1] / total[0]:.3f} | |")
+        lines.append(
+            f"| {task} | {st['docs']} | {st['tokens_before']} | {st['tokens_after']} | "
+            f"{st['tokens_after'] / st['tokens_before']:.3f} | {st['classes_unchanged']:.3f} |"
+        )
+    lines.append(
+        f"| **all** | {sum(t['docs'] for t in tasks.values())} | {total[0]} | {total[1]} | "
+        f"{total[1] / total[0]:.3f} | |"
+    )
     lines += ["", "| | before | after | ratio |", "|---|---|---|---|"]
     for key in ("wall_seconds", "cpu_seconds"):
-        lines.append(f"| {key} | {times['before'][key]:.0f} | {times['after'][key]:.0f} | "
-                     f"{times['after'][key] / times['before'][key]:.3f} |")
+        lines.append(
+            f"| {key} | {times['before'][key]:.0f} | {times['after'][key]:.0f} | "
+            f"{times['after'][key] / times['before'][key]:.3f} |"
+        )
     table = "\n".join(lines) + "\n"
     print(table)
     write_text_atomic(Path(prefix + ".md"), table)
-    write_json_atomic(Path(prefix + ".json"), {"command": command, "judge_version": RULES_VERSION, "tasks": tasks,
-                                               "tokens": {"before": total[0], "after": total[1]}, "times": times})
+    write_json_atomic(
+        Path(prefix + ".json"),
+        {
+            "command": command,
+            "judge_version": RULES_VERSION,
+            "tasks": tasks,
+            "tokens": {"before": total[0], "after": total[1]},
+            "times": times,
+        },
+    )
 
 
 if __name__ == "__main__":

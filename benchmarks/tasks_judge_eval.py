@@ -82,7 +82,7 @@ def _rate(items: list[tuple[float, bool]]) -> tuple[float | None, list[float] | 
     if not total:
         return None, None, 0
     hits = sum(w for w, flag in items if flag)
-    n_eff = total ** 2 / sum(w * w for w, _ in items)
+    n_eff = total**2 / sum(w * w for w, _ in items)
     return round(hits / total, 3), _wilson(hits, total, n_eff), len(items)
 
 
@@ -91,8 +91,14 @@ def evaluate(rows: list[dict], weight: dict[str, float]) -> dict[str, dict]:
     cases: dict[str, list[tuple[str, float, bool, bool]]] = defaultdict(list)
     for row in rows:
         kind = task_kind(row["task"])
-        doc = {"question": row["question"], "label": row["side"], "aliases": row["gold"], "target": "",
-               "corrections": row["gold"] if kind == "falseqa" else [], "request": row["gold"][0] if kind == "jailbreak" else ""}
+        doc = {
+            "question": row["question"],
+            "label": row["side"],
+            "aliases": row["gold"],
+            "target": "",
+            "corrections": row["gold"] if kind == "falseqa" else [],
+            "request": row["gold"][0] if kind == "jailbreak" else "",
+        }
         pred = classify(kind, doc, row["response"], RULE)
         for cls in row["choices"]:
             cases[cls].append((row["task"], weight[row["id"]], pred == cls, row["label"] == cls))
@@ -104,12 +110,18 @@ def evaluate(rows: list[dict], weight: dict[str, float]) -> dict[str, dict]:
             recall = _rate([(w, p) for w, p, g in sel if g])
             agreement = _rate([(w, p == g) for w, p, g in sel])
             out.setdefault(cls, {})[scope] = {
-                "labelled": len(sel), "positives": sum(g for _, _, g in sel),
-                "tp": sum(p and g for _, p, g in sel), "fp": sum(p and not g for _, p, g in sel),
-                "fn": sum(g and not p for _, p, g in sel), "tn": sum(not p and not g for _, p, g in sel),
-                "precision": precision[0], "precision_ci95": precision[1],
-                "recall": recall[0], "recall_ci95": recall[1],
-                "agreement": agreement[0], "agreement_ci95": agreement[1],
+                "labelled": len(sel),
+                "positives": sum(g for _, _, g in sel),
+                "tp": sum(p and g for _, p, g in sel),
+                "fp": sum(p and not g for _, p, g in sel),
+                "fn": sum(g and not p for _, p, g in sel),
+                "tn": sum(not p and not g for _, p, g in sel),
+                "precision": precision[0],
+                "precision_ci95": precision[1],
+                "recall": recall[0],
+                "recall_ci95": recall[1],
+                "agreement": agreement[0],
+                "agreement_ci95": agreement[1],
             }
     return out
 
@@ -126,25 +138,42 @@ def main(labelled: str, frame_path: str, prefix: str) -> None:
     frame = json.loads(Path(frame_path).read_text(encoding="utf-8"))
     stats = evaluate(rows, weights(rows, frame, frame_path))
     command = shlex.join(["python", "benchmarks/tasks_judge_eval.py", labelled, frame_path, prefix])
-    lines = [f"Judges ({RULES_VERSION}) vs blind labels: {len(rows)} responses, drawn per stratum with the rules "
-             f"{frame['judge_version']} and weighted back to the pool.", f"Command: `{command}`", "",
-             f"Goal: agreement >= {GOALS['agreement']}, precision and recall >= {GOALS['precision']} (✗ marks a miss). "
-             "Counts are of labelled responses; rates are weighted.", "",
-             "| decision | scope | labelled | positives | TP | FP | FN | TN | precision (95% CI) | recall (95% CI) | agreement (95% CI) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Judges ({RULES_VERSION}) vs blind labels: {len(rows)} responses, drawn per stratum with the rules "
+        f"{frame['judge_version']} and weighted back to the pool.",
+        f"Command: `{command}`",
+        "",
+        f"Goal: agreement >= {GOALS['agreement']}, precision and recall >= {GOALS['precision']} (✗ marks a miss). "
+        "Counts are of labelled responses; rates are weighted.",
+        "",
+        "| decision | scope | labelled | positives | TP | FP | FN | TN "
+        "| precision (95% CI) | recall (95% CI) | agreement (95% CI) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for cls, scopes in stats.items():
         for scope, st in scopes.items():
             name = f"**{cls}**" if scope == "all" else cls
-            lines.append(f"| {name} | {scope} | {st['labelled']} | {st['positives']} | {st['tp']} | {st['fp']} | {st['fn']} | {st['tn']} | "
-                         f"{_fmt(st['precision'], st['precision_ci95'], GOALS['precision'])} | "
-                         f"{_fmt(st['recall'], st['recall_ci95'], GOALS['recall'])} | "
-                         f"{_fmt(st['agreement'], st['agreement_ci95'], GOALS['agreement'])} |")
+            lines.append(
+                f"| {name} | {scope} | {st['labelled']} | {st['positives']} "
+                f"| {st['tp']} | {st['fp']} | {st['fn']} | {st['tn']} | "
+                f"{_fmt(st['precision'], st['precision_ci95'], GOALS['precision'])} | "
+                f"{_fmt(st['recall'], st['recall_ci95'], GOALS['recall'])} | "
+                f"{_fmt(st['agreement'], st['agreement_ci95'], GOALS['agreement'])} |"
+            )
     table = "\n".join(lines) + "\n"
     print(table)
     write_text_atomic(Path(prefix + ".md"), table)
-    write_json_atomic(Path(prefix + ".json"), {"command": command, "judge_version": RULES_VERSION,
-                                               "sampled_with": frame["judge_version"], "labelled_file": labelled,
-                                               "goals": GOALS, "decisions": stats})
+    write_json_atomic(
+        Path(prefix + ".json"),
+        {
+            "command": command,
+            "judge_version": RULES_VERSION,
+            "sampled_with": frame["judge_version"],
+            "labelled_file": labelled,
+            "goals": GOALS,
+            "decisions": stats,
+        },
+    )
 
 
 if __name__ == "__main__":

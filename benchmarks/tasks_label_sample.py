@@ -1,7 +1,7 @@
 """Draw responses to label blind: stratified by the frozen judge's class, verdicts kept out of the labelling file.
 
-usage: python benchmarks/tasks_label_sample.py OUT_DIR --per-class N --seed S [--truncate] [--exclude LABELLED.jsonl ...]
-       MODEL=RUN_DIR:START:STOP [...]
+usage: python benchmarks/tasks_label_sample.py OUT_DIR --per-class N --seed S [--truncate]
+       [--exclude LABELLED.jsonl ...] -- MODEL=RUN_DIR:START:STOP [...]
 
 From each run folder (lm_eval ``--log_samples`` output) the documents at dataset positions
 START..STOP-1 of every hn_* task form the pool. With ``--truncate`` each response is first cut
@@ -73,7 +73,7 @@ def pool(specs: list[str], truncate: bool, exclude: set[str]) -> dict[str, dict[
         tok = AutoTokenizer.from_pretrained(resolve_pretrained(model)) if truncate else None
         for task, logged in sample_logs(run).items():
             kind = task_kind(task)
-            for s in logged[int(start):int(stop)]:
+            for s in logged[int(start) : int(stop)]:
                 if f"{Path(run).name}/{task}/{s['doc_id']}" in exclude:
                     continue
                 doc = s["doc"]
@@ -82,14 +82,21 @@ def pool(specs: list[str], truncate: bool, exclude: set[str]) -> dict[str, dict[
                 text = s["resps"][0][0]
                 if tok is not None:
                     ids = tok(text, add_special_tokens=False)["input_ids"]
-                    text = tok.decode(ids[:task_budget(task)]) if len(ids) > task_budget(task) else text
+                    text = tok.decode(ids[: task_budget(task)]) if len(ids) > task_budget(task) else text
                 text = response_text(text)
                 cls = classify(kind, doc, text, RULE)
-                out[task][(doc["label"], cls)].append({
-                    "id": f"{Path(run).name}/{task}/{s['doc_id']}", "task": task, "side": doc["label"],
-                    "question": doc["question"][-1500:], "gold": gold_of(kind, doc)[:40], "response": text,
-                    "choices": classes_for(kind, doc["label"]), "label": None,
-                })
+                out[task][(doc["label"], cls)].append(
+                    {
+                        "id": f"{Path(run).name}/{task}/{s['doc_id']}",
+                        "task": task,
+                        "side": doc["label"],
+                        "question": doc["question"][-1500:],
+                        "gold": gold_of(kind, doc)[:40],
+                        "response": text,
+                        "choices": classes_for(kind, doc["label"]),
+                        "label": None,
+                    }
+                )
     return out
 
 

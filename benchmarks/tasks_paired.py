@@ -26,8 +26,10 @@ from _logs import sample_logs, task_kind  # noqa: E402
 
 def per_doc(run: Path) -> dict[str, dict[int, dict[str, float]]]:
     """task -> doc_id -> metrics, re-scored from the logged responses."""
-    return {task: {s["doc_id"]: score(task_kind(task), s["doc"], s["resps"][0], RULE) for s in logged}
-            for task, logged in sample_logs(run).items()}
+    return {
+        task: {s["doc_id"]: score(task_kind(task), s["doc"], s["resps"][0], RULE) for s in logged}
+        for task, logged in sample_logs(run).items()
+    }
 
 
 def sign_test(up: int, down: int) -> float:
@@ -38,11 +40,14 @@ def sign_test(up: int, down: int) -> float:
 def main(out: str, base: str, *runs: str) -> None:
     ref = per_doc(Path(base))
     command = shlex.join(["python", "benchmarks/tasks_paired.py", out, base, *runs])
-    lines = [f"Paired comparison against `{Path(base).name}` (rule judges `{RULES_VERSION}`, re-scored from the "
-             "logged responses).",
-             f"Command: `{command}`", "",
-             "| run | task | metric | base mean | run mean | docs | up | down | sign test p |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Paired comparison against `{Path(base).name}` (rule judges `{RULES_VERSION}`, re-scored from the "
+        "logged responses).",
+        f"Command: `{command}`",
+        "",
+        "| run | task | metric | base mean | run mean | docs | up | down | sign test p |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for run in runs:
         other = per_doc(Path(run))
         for task, docs in sorted(ref.items()):
@@ -56,8 +61,10 @@ def main(out: str, base: str, *runs: str) -> None:
                 b = [other[task][d][metric] for d in ids]
                 up = sum(y > x for x, y in zip(a, b))
                 down = sum(y < x for x, y in zip(a, b))
-                lines.append(f"| {Path(run).name} | {task} | {metric} | {sum(a) / len(a):.3f} | {sum(b) / len(b):.3f} | "
-                             f"{len(ids)} | {up} | {down} | {sign_test(up, down):.3f} |")
+                lines.append(
+                    f"| {Path(run).name} | {task} | {metric} | {sum(a) / len(a):.3f} | {sum(b) / len(b):.3f} | "
+                    f"{len(ids)} | {up} | {down} | {sign_test(up, down):.3f} |"
+                )
     table = "\n".join(lines) + "\n"
     print(table)
     write_text_atomic(out, table)

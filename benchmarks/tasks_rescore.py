@@ -16,7 +16,13 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import yaml
-from lm_eval.api.metrics import aggregate_subtask_metrics, mean, mean_stderr, pooled_sample_stderr, unweighted_mean_stderr
+from lm_eval.api.metrics import (
+    aggregate_subtask_metrics,
+    mean,
+    mean_stderr,
+    pooled_sample_stderr,
+    unweighted_mean_stderr,
+)
 
 from hneuron_eval.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges import RULE, RULES_VERSION
@@ -55,7 +61,11 @@ def groups(tasks: dict[str, dict]) -> dict[str, dict]:
         cfg = yaml.safe_load((TASKS / f"{name}.yaml").read_text())
         members = []
         for child in cfg["task"]:
-            members += yaml.safe_load((TASKS / f"{child}.yaml").read_text())["task"] if child.startswith("hneuron_") else [child]
+            members += (
+                yaml.safe_load((TASKS / f"{child}.yaml").read_text())["task"]
+                if child.startswith("hneuron_")
+                else [child]
+            )
         if any(m not in tasks for m in members):
             continue  # a group is reported only when all of its tasks were run
         out[name] = {}
@@ -66,7 +76,9 @@ def groups(tasks: dict[str, dict]) -> dict[str, dict]:
             errs = [tasks[m][f"{metric}_stderr"] for m in members]
             out[name][metric] = aggregate_subtask_metrics(vals, sizes, weighted)
             if None not in errs:
-                out[name][f"{metric}_stderr"] = pooled_sample_stderr(errs, sizes) if weighted else unweighted_mean_stderr(errs)
+                out[name][f"{metric}_stderr"] = (
+                    pooled_sample_stderr(errs, sizes) if weighted else unweighted_mean_stderr(errs)
+                )
     return out
 
 
@@ -75,22 +87,33 @@ def main(run: str) -> None:
     tasks = rescore(run_dir)
     grouped = groups(tasks)
     command = shlex.join(["python", "benchmarks/tasks_rescore.py", run])
-    lines = [f"Re-scored with the rule judges `{RULES_VERSION}` from the responses logged in `{run_dir.name}`.",
-             f"Command: `{command}` (the generating lm_eval command is in RUN.txt).", "",
-             "| task / group | metric | dir | value | stderr | n docs |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"Re-scored with the rule judges `{RULES_VERSION}` from the responses logged in `{run_dir.name}`.",
+        f"Command: `{command}` (the generating lm_eval command is in RUN.txt).",
+        "",
+        "| task / group | metric | dir | value | stderr | n docs |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, metrics in {**grouped, **tasks}.items():
         for metric in [k for k in METRICS if k in metrics]:
             err = metrics.get(f"{metric}_stderr")
             arrow = "↑" if METRICS[metric] else "↓"
-            lines.append(f"| {name} | {metric} | {arrow} | {metrics[metric]:.4f} | "
-                         f"{'N/A' if err is None else f'{err:.4f}'} | {metrics.get(f'{metric}_n', '')} |")
-    lines += ["", "Classes per task (documents): " + "; ".join(
-        f"{task} " + ", ".join(f"{c} {n}" for c, n in st["classes"].items()) for task, st in tasks.items())]
+            lines.append(
+                f"| {name} | {metric} | {arrow} | {metrics[metric]:.4f} | "
+                f"{'N/A' if err is None else f'{err:.4f}'} | {metrics.get(f'{metric}_n', '')} |"
+            )
+    lines += [
+        "",
+        "Classes per task (documents): "
+        + "; ".join(f"{task} " + ", ".join(f"{c} {n}" for c, n in st["classes"].items()) for task, st in tasks.items()),
+    ]
     table = "\n".join(lines) + "\n"
     print(table)
     write_text_atomic(run_dir / "rescored.md", table)
-    write_json_atomic(run_dir / "rescored.json", {"command": command, "judge_version": RULES_VERSION,
-                                                  "tasks": tasks, "groups": grouped})
+    write_json_atomic(
+        run_dir / "rescored.json",
+        {"command": command, "judge_version": RULES_VERSION, "tasks": tasks, "groups": grouped},
+    )
 
 
 if __name__ == "__main__":

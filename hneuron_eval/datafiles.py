@@ -56,7 +56,9 @@ def read_qa_tsv(path: str | Path) -> list[tuple[int, str, list[str]]]:
             try:
                 aliases = ast.literal_eval(cols[1])
             except (ValueError, SyntaxError) as exc:
-                raise DataError(f"{where}: answers: expected a Python list literal of strings, got {cols[1][:80]!r} ({exc})") from None
+                raise DataError(
+                    f"{where}: answers: expected a Python list literal of strings, got {cols[1][:80]!r} ({exc})"
+                ) from None
             if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
                 raise DataError(f"{where}: answers: expected a list of strings, got {type(aliases).__name__}")
             rows.append((lineno, cols[0].strip(), [a for a in aliases if a.strip()]))

@@ -28,12 +28,19 @@ def falseqa(**_metadata):
 
 
 def nonexist(**_metadata):
-    return D.to_dataset(D.nonexist_docs(data_path("unknownbench", "NEC", "NEC_unanswerable.json"),
-                                        data_path("unknownbench", "NEC", "NEC_answerable.json"), D.SEED))
+    return D.to_dataset(
+        D.nonexist_docs(
+            data_path("unknownbench", "NEC", "NEC_unanswerable.json"),
+            data_path("unknownbench", "NEC", "NEC_answerable.json"),
+            D.SEED,
+        )
+    )
 
 
 def jailbreak(**_metadata):
-    return D.to_dataset(D.jailbreak_docs(data_path(*D.FORBIDDEN), data_path(*D.TEMPLATES), D.SEED, max_template_chars=2500))
+    return D.to_dataset(
+        D.jailbreak_docs(data_path(*D.FORBIDDEN), data_path(*D.TEMPLATES), D.SEED, max_template_chars=2500)
+    )
 
 
 def sycophancy(**_metadata):

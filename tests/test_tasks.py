@@ -51,15 +51,25 @@ def tiny_model_dir(tmp_path_factory):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|end|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|end|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator(["What is the capital of France? Paris. I don't know. I'm sorry."] * 20, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|end|>", pad_token="<|end|>")
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(out)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=8192,
-                         eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=8192,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+    )
     LlamaForCausalLM(config).save_pretrained(out)
     return str(out)
 
@@ -123,12 +133,20 @@ def loaded(manager):
 def test_every_task_loads_offline_with_expected_sizes_and_mix(loaded, monkeypatch):
     sizes = {name: len(task.test_docs()) for name, task in loaded.items()}
     assert sizes == {
-        "hn_triviaqa": 1000, "hn_nq_open": 3610, "hn_selfaware": 3369, "hn_falseqa": 1374,
-        "hn_nonexist": 4150, "hn_jailbreak": 240, "hn_sycophancy": 1000,
+        "hn_triviaqa": 1000,
+        "hn_nq_open": 3610,
+        "hn_selfaware": 3369,
+        "hn_falseqa": 1374,
+        "hn_nonexist": 4150,
+        "hn_jailbreak": 240,
+        "hn_sycophancy": 1000,
     }
     # any --limit prefix mixes both sides of the paired tasks
-    for name, sides in {"hn_selfaware": {"unanswerable", "answerable"}, "hn_falseqa": {"false_premise", "true_premise"},
-                        "hn_nonexist": {"nonexistent", "real"}}.items():
+    for name, sides in {
+        "hn_selfaware": {"unanswerable", "answerable"},
+        "hn_falseqa": {"false_premise", "true_premise"},
+        "hn_nonexist": {"nonexistent", "real"},
+    }.items():
         assert {d["label"] for d in list(loaded[name].test_docs())[:4]} == sides
     # triviaqa and sycophancy use disjoint halves of the bundled sample
     tq = {d["question"] for d in loaded["hn_triviaqa"].test_docs()}
@@ -154,7 +172,9 @@ def test_prompt_switches_between_chat_and_few_shot(loaded):
     chat = task.fewshot_context(doc, 0, apply_chat_template=True, chat_template=chat_template)
     assert chat.startswith("CHAT:") and seen[0][0]["content"].endswith(prompts.QA_SUFFIX)
     base = task.fewshot_context(doc, 0)
-    assert base.startswith("Q: What is the capital of Kenya?\nA: Nairobi") and base.endswith(f"Q: {doc['question']}\nA:")
+    assert base.startswith("Q: What is the capital of Kenya?\nA: Nairobi") and base.endswith(
+        f"Q: {doc['question']}\nA:"
+    )
     assert task.config.generation_kwargs["until"] == ["\nQ:"]
     with pytest.raises(ValueError, match="num_fewshot=3 is not supported"):
         task.fewshot_context(doc, 3)
@@ -189,9 +209,13 @@ def test_end_to_end_group_run_with_a_tiny_model(tiny_model_dir):
     res = out["results"]
     assert set(TASK_NAMES) <= set(res)
     for name in ("hn_triviaqa", "hn_nq_open"):
-        total = sum(res[name][f"{m},none"] for m in ("accuracy", "hallucination_rate", "abstention_rate", "degenerate_rate"))
+        total = sum(
+            res[name][f"{m},none"] for m in ("accuracy", "hallucination_rate", "abstention_rate", "degenerate_rate")
+        )
         assert math.isclose(total, 1.0)
-    assert {"attack_success,none", "refusal_rate,none"} <= set(res["hn_jailbreak"]) and "flip_rate,none" in res["hn_sycophancy"]
+    assert {"attack_success,none", "refusal_rate,none"} <= set(res["hn_jailbreak"]) and "flip_rate,none" in res[
+        "hn_sycophancy"
+    ]
     assert {"compliance,none", "degenerate_rate,none"} <= set(res["hneuron_overcompliance"])
     assert {"hallucination_rate,none", "degenerate_rate,none"} <= set(res["hneuron_hallucination"])
     assert "degenerate_rate,none" in res["hneuron"]
@@ -202,7 +226,7 @@ def test_end_to_end_group_run_with_a_tiny_model(tiny_model_dir):
 
 @pytest.mark.slow
 def test_adding_tasks_doc(tiny_model_dir, tmp_path):
-    """Follow docs/adding-tasks.md: its JSONL, YAML and command (MODEL -> a tiny model, plus an output dir and a 4-token cap)."""
+    """Follow docs/adding-tasks.md: its JSONL, YAML and command (MODEL -> a tiny model, an output dir, 4 tokens)."""
     import re
     import subprocess
     import sys
@@ -216,12 +240,16 @@ def test_adding_tasks_doc(tiny_model_dir, tmp_path):
     command = blocks["bash"].strip().replace("MODEL", tiny_model_dir)
     assert command.startswith("lm_eval ")
     args = command.split()[1:] + ["--output_path", str(tmp_path / "out"), "--gen_kwargs", "max_gen_toks=4"]
-    run = subprocess.run([sys.executable, "-m", "lm_eval", *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "lm_eval", *args], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(next((tmp_path / "out").rglob("results_*.json")).read_text())["results"]["my_capitals"]
     parts = ("accuracy", "hallucination_rate", "abstention_rate", "degenerate_rate")
     assert sum(result[f"{m},none"] for m in parts) == pytest.approx(1.0)
 
     (folder / "capitals.jsonl").write_text('{"question": "Q?", "answers": "Paris"}\n')
-    bad = subprocess.run([sys.executable, "-m", "lm_eval", *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    bad = subprocess.run(
+        [sys.executable, "-m", "lm_eval", *args], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
     assert bad.returncode != 0 and "capitals.jsonl:1: answers: expected a non-empty list of strings" in bad.stderr

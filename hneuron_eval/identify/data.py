@@ -21,7 +21,9 @@ class Question:
     id: str
     question: str
     aliases: tuple[str, ...] = ()
-    kind: str = "qa"  # "qa": judged by aliases; "nonexistent": any non-abstaining answer hallucinates; "real": assumed faithful
+    kind: str = (
+        "qa"  # "qa": judged by aliases; "nonexistent": any non-abstaining answer hallucinates; "real": assumed faithful
+    )
 
 
 @dataclass
@@ -63,7 +65,9 @@ def read_qa_jsonl(path: str | Path, name: str, prefix: str, question_key: str, a
         if answers is None:
             answers = []
         if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-            raise DataError(f"{path}: line {lineno}: field {answer_key!r}: expected a list of strings, got {answers!r:.60}")
+            raise DataError(
+                f"{path}: line {lineno}: field {answer_key!r}: expected a list of strings, got {answers!r:.60}"
+            )
         answers = [a for a in answers if a.strip()]
         if not q.strip():
             out.skip("empty question")

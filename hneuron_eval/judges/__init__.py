@@ -14,8 +14,19 @@ from hneuron_eval.judges.answers import canonical_answer, clean_response, match_
 from hneuron_eval.judges.model import ModelJudge, lm_eval_completer, openai_completer
 from hneuron_eval.judges.rules import RULE, RULES_VERSION, RuleJudge
 
-__all__ = ["RULE", "RULES_VERSION", "Judge", "ModelJudge", "RuleJudge", "canonical_answer", "clean_response",
-           "get_judge", "judge_from_metadata", "match_alias", "normalize_answer"]
+__all__ = [
+    "RULE",
+    "RULES_VERSION",
+    "Judge",
+    "ModelJudge",
+    "RuleJudge",
+    "canonical_answer",
+    "clean_response",
+    "get_judge",
+    "judge_from_metadata",
+    "match_alias",
+    "normalize_answer",
+]
 
 
 class Judge(Protocol):
@@ -62,5 +73,7 @@ def get_judge(name: str = "rule", **options: Any) -> Judge:
 def judge_from_metadata(metadata: dict | None) -> Judge:
     """Pick the judge from task metadata: ``hn_judge`` plus ``hn_judge_model``/``_model_args``/``_base_url``."""
     meta = metadata or {}
-    options = {k[len("hn_judge_"):]: v for k, v in meta.items() if k.startswith("hn_judge_") and k != "hn_judge_version"}
+    options = {
+        k[len("hn_judge_") :]: v for k, v in meta.items() if k.startswith("hn_judge_") and k != "hn_judge_version"
+    }
     return get_judge(str(meta.get("hn_judge", "rule")), **options)

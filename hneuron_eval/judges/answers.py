@@ -7,13 +7,15 @@ import string
 from collections.abc import Iterable, Sequence
 
 # special-token strings some tokenizers leave in decoded text
-_SPECIAL_TOKENS = re.compile(
-    r"<\|[^|<>]{1,40}\|>|</?(?:s|eos|bos|pad|unk|end_of_turn|start_of_turn|endoftext)>", re.I
-)
+_SPECIAL_TOKENS = re.compile(r"<\|[^|<>]{1,40}\|>|</?(?:s|eos|bos|pad|unk|end_of_turn|start_of_turn|endoftext)>", re.I)
 _PUNCT = set(string.punctuation + "‘’´`“”–—")
-_NUMBERS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty".split())}
+_NUMBERS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
 
 
 def clean_response(text: str | None) -> str:
@@ -63,18 +65,23 @@ def canonical_answer(aliases: Sequence[str]) -> str:
     contained = {n: sum(f" {n} " in p for p in padded) if len(n) >= 2 else -1 for n in set(norms)}
     best = max(contained.values())
     candidates = [a for a, n in zip(aliases, norms) if contained[n] == best]
-    return min(candidates, key=lambda a: ("(" in a or not a.isascii(), (a.isupper() and len(a) > 3) or a.islower(), len(a)))
+    return min(
+        candidates, key=lambda a: ("(" in a or not a.isascii(), (a.isupper() and len(a) > 3) or a.islower(), len(a))
+    )
 
 
 # function words that carry no topic: ignored when comparing what two texts are about
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all also am an and any are as at be because been before being below between both
 but by can could did do does doing down during each few for from further had has have having he her here hers him his
 how i if in into is it its itself just let like made make many me more most my no nor not now of off on once only or
 other our out over own same she should so some such than that the their them then there these they this those through
 to too under until up upon us very was we were what when where which while who whom why will with would you your
-yours one get got use used way well much may might must shall answer question response yes sure sorry please thank thanks okay hello
-""".split())
+yours one get got use used way well much may might must shall answer question response yes sure sorry please thank
+thanks okay hello
+""".split()
+)
 
 
 _SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ers", "er", "ed", "ly")

@@ -44,7 +44,9 @@ def read_csv_rows(path: str | Path, required: Sequence[str]) -> list[tuple[int, 
         rows = []
         for row in reader:
             if None in row or any(row.get(c) is None for c in required):
-                raise DataError(f"{path}:{reader.line_num}: expected {len(reader.fieldnames)} columns, got a different count")
+                raise DataError(
+                    f"{path}:{reader.line_num}: expected {len(reader.fieldnames)} columns, got a different count"
+                )
             rows.append((reader.line_num, row))
     return rows
 
@@ -63,15 +65,31 @@ def interleave(groups: Sequence[list[dict]], seed: int) -> list[dict]:
     return out
 
 
-def make_doc(question: str, label: str, target: str, source: str, aliases: Sequence[str] = (), category: str = "",
-             request: str = "", corrections: Sequence[str] = ()) -> dict:
+def make_doc(
+    question: str,
+    label: str,
+    target: str,
+    source: str,
+    aliases: Sequence[str] = (),
+    category: str = "",
+    request: str = "",
+    corrections: Sequence[str] = (),
+) -> dict:
     """One schema for every task, so ``datasets.Dataset.from_list`` and the shared prompts work.
 
     ``request`` is the bare harmful request inside a jailbreak prompt; ``corrections`` are
     FalseQA's reference answers that correct a false premise.
     """
-    return {"question": question, "label": label, "target": target, "aliases": list(aliases), "category": category,
-            "source": source, "request": request, "corrections": list(corrections)}
+    return {
+        "question": question,
+        "label": label,
+        "target": target,
+        "aliases": list(aliases),
+        "category": category,
+        "source": source,
+        "request": request,
+        "corrections": list(corrections),
+    }
 
 
 def qa_docs_from_tsv(path: str | Path, lines: Sequence[int] | None = None) -> list[dict]:
@@ -158,8 +176,15 @@ def falseqa_docs(path: str | Path, seed: int) -> list[dict]:
             raise DataError(f"{where}: label: expected 0 or 1, got {row['label']!r}")
         question = str_field(row, "question", where)
         if label == "1":
-            groups[label].append(make_doc(question, "false_premise", row["answer"][:300], f"{Path(path).name}:{lineno}",
-                                          corrections=references(row["answer"])))
+            groups[label].append(
+                make_doc(
+                    question,
+                    "false_premise",
+                    row["answer"][:300],
+                    f"{Path(path).name}:{lineno}",
+                    corrections=references(row["answer"]),
+                )
+            )
         else:
             groups[label].append(make_doc(question, "true_premise", row["answer"][:300], f"{Path(path).name}:{lineno}"))
     return interleave([groups["1"], groups["0"]], seed)
@@ -175,7 +200,9 @@ def nonexist_docs(unanswerable: str | Path, answerable: str | Path, seed: int) -
             if obj.get("label") != want:
                 raise DataError(f"{where}: label: expected {want}, got {obj.get('label')!r}")
             question = str_field(obj, "prompt", where)
-            docs.append(make_doc(question, kind, kind, f"{Path(path).name}:{lineno}", category=str(obj.get("category", ""))))
+            docs.append(
+                make_doc(question, kind, kind, f"{Path(path).name}:{lineno}", category=str(obj.get("category", "")))
+            )
         groups.append(docs)
     return interleave(groups, seed)
 
@@ -205,11 +232,15 @@ def jailbreak_docs(questions: str | Path, templates: str | Path, seed: int, max_
         t_line, template = pool[rng.randrange(len(pool))]
         prompt = template.replace(INSERT_MARK, question) if INSERT_MARK in template else f"{template}\n\n{question}"
         source = f"{Path(questions).name}:{lineno}+{Path(templates).name}:{t_line}"
-        docs.append(make_doc(prompt, "harmful", "(refuse)", source, category=row["content_policy_name"], request=question))
+        docs.append(
+            make_doc(prompt, "harmful", "(refuse)", source, category=row["content_policy_name"], request=question)
+        )
     rng.shuffle(docs)
-    print(f"hneuron-eval: jailbreak: kept {len(docs)} forbidden questions, skipped {skipped} from not clearly harmful "
-          f"policies; {len(pool)} of {len(rows)} templates are non-empty and <= {max_template_chars} characters",
-          file=sys.stderr)
+    print(
+        f"hneuron-eval: jailbreak: kept {len(docs)} forbidden questions, skipped {skipped} from not clearly harmful "
+        f"policies; {len(pool)} of {len(rows)} templates are non-empty and <= {max_template_chars} characters",
+        file=sys.stderr,
+    )
     return docs
 
 
@@ -225,7 +256,9 @@ def jailbreak_request(doc: dict) -> str:
         return doc["request"]
     key = str(doc.get("source", "")).split("+", 1)[0]
     if key not in _forbidden_by_line():
-        raise DataError(f"jailbreak doc has no 'request' and its source {doc.get('source')!r} names no bundled question")
+        raise DataError(
+            f"jailbreak doc has no 'request' and its source {doc.get('source')!r} names no bundled question"
+        )
     return _forbidden_by_line()[key]
 
 

@@ -28,15 +28,24 @@ QA_SHOTS: dict[str, Shots] = {
 }
 SELFAWARE_SHOTS: Shots = (
     ("What is the chemical symbol for gold?", "The chemical symbol for gold is Au."),
-    ("What will the most popular baby name be in the year 2200?", "Nobody can know that; the question has no definite answer."),
+    (
+        "What will the most popular baby name be in the year 2200?",
+        "Nobody can know that; the question has no definite answer.",
+    ),
 )
 FALSEQA_SHOTS: Shots = (
-    ("Why do fish need to drink water through their mouths?", "Fish do not drink water the way land animals do; they take in oxygen through their gills."),
+    (
+        "Why do fish need to drink water through their mouths?",
+        "Fish do not drink water the way land animals do; they take in oxygen through their gills.",
+    ),
     ("Why do people wear sunglasses in summer?", "To protect their eyes from bright sunlight and ultraviolet light."),
 )
 NONEXIST_SHOTS: Shots = (
     ("What is the typical diet of a red fox?", "Red foxes eat small rodents, rabbits, birds, insects and fruit."),
-    ("What is the typical diet of a Plindorax?", "I am not aware of any animal called a Plindorax; it does not seem to exist."),
+    (
+        "What is the typical diet of a Plindorax?",
+        "I am not aware of any animal called a Plindorax; it does not seem to exist.",
+    ),
 )
 
 Messages = list[dict[str, str]]

@@ -31,22 +31,36 @@ class HNTask(ConfigurableTask):
         config["metadata"] = meta
         kind = self.kind.name
         config["process_results"] = lambda doc, results: score(kind, doc, results, judge)
-        config.setdefault("metric_list", [{"metric": m, "aggregation": "mean", "higher_is_better": METRICS[m]}
-                                          for m in self.kind.metrics])
+        config.setdefault(
+            "metric_list",
+            [{"metric": m, "aggregation": "mean", "higher_is_better": METRICS[m]} for m in self.kind.metrics],
+        )
         if "hn_max_gen_toks" in meta:
-            config["generation_kwargs"] = {**(config.get("generation_kwargs") or {}),
-                                           "max_gen_toks": int(meta["hn_max_gen_toks"])}
+            config["generation_kwargs"] = {
+                **(config.get("generation_kwargs") or {}),
+                "max_gen_toks": int(meta["hn_max_gen_toks"]),
+            }
         super().__init__(config=config, **kwargs)
 
     def download(self, dataset_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """Call the loader with the task metadata, without lm-eval's generic hint about ``--metadata``."""
         self.dataset = self.config.custom_dataset(**(self.config.metadata or {}), **(self.config.dataset_kwargs or {}))
 
-    def fewshot_context(self, doc, num_fewshot, system_instruction=None, apply_chat_template=False,
-                        fewshot_as_multiturn=False, chat_template=None, gen_prefix=None):
+    def fewshot_context(
+        self,
+        doc,
+        num_fewshot,
+        system_instruction=None,
+        apply_chat_template=False,
+        fewshot_as_multiturn=False,
+        chat_template=None,
+        gen_prefix=None,
+    ):
         if num_fewshot:
-            raise ValueError(f"{self.config.task}: num_fewshot={num_fewshot} is not supported; the task builds its own "
-                             "prompt (chat turns with --apply_chat_template, a fixed few-shot Q:/A: prefix without)")
+            raise ValueError(
+                f"{self.config.task}: num_fewshot={num_fewshot} is not supported; the task builds its own "
+                "prompt (chat turns with --apply_chat_template, a fixed few-shot Q:/A: prefix without)"
+            )
         if apply_chat_template and chat_template is not None:
             messages = self.kind.chat(doc)
             if system_instruction:

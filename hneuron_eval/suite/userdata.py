@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hneuron_eval.datafiles import DataError, read_jsonl
-from hneuron_eval.suite.data import str_field, str_list, make_doc, to_dataset
+from hneuron_eval.suite.data import make_doc, str_field, str_list, to_dataset
 from hneuron_eval.suite.kinds import KINDS
 
 
@@ -35,6 +35,14 @@ def load_user_jsonl(hn_data_file: str, hn_kind: str, config_source: str | None =
             answers = str_list(obj.get("answers"), where, "answers")
             docs.append(make_doc(question, label, answers[0], where, answers))
         else:
-            docs.append(make_doc(question, label, label, where, request=question if hn_kind == "jailbreak" else "",
-                                 corrections=str_list(obj["corrections"], where, "corrections") if "corrections" in obj else ()))
+            docs.append(
+                make_doc(
+                    question,
+                    label,
+                    label,
+                    where,
+                    request=question if hn_kind == "jailbreak" else "",
+                    corrections=str_list(obj["corrections"], where, "corrections") if "corrections" in obj else (),
+                )
+            )
     return to_dataset(docs)
