@@ -86,20 +86,24 @@ def _rate(items: list[tuple[float, bool]]) -> tuple[float | None, list[float] | 
     return round(hits / total, 3), _wilson(hits, total, n_eff), len(items)
 
 
+def judge_doc(row: dict) -> dict:
+    """The task document the judge needs, rebuilt from a labelled row (gold = aliases, corrections or request)."""
+    kind = task_kind(row["task"])
+    return {
+        "question": row["question"],
+        "label": row["side"],
+        "aliases": row["gold"],
+        "target": "",
+        "corrections": row["gold"] if kind == "falseqa" else [],
+        "request": row["gold"][0] if kind == "jailbreak" else "",
+    }
+
+
 def evaluate(rows: list[dict], weight: dict[str, float]) -> dict[str, dict]:
     """Per decision (a class name) and per task: confusion counts and weighted precision/recall/agreement."""
     cases: dict[str, list[tuple[str, float, bool, bool]]] = defaultdict(list)
     for row in rows:
-        kind = task_kind(row["task"])
-        doc = {
-            "question": row["question"],
-            "label": row["side"],
-            "aliases": row["gold"],
-            "target": "",
-            "corrections": row["gold"] if kind == "falseqa" else [],
-            "request": row["gold"][0] if kind == "jailbreak" else "",
-        }
-        pred = classify(kind, doc, row["response"], RULE)
+        pred = classify(task_kind(row["task"]), judge_doc(row), row["response"], RULE)
         for cls in row["choices"]:
             cases[cls].append((row["task"], weight[row["id"]], pred == cls, row["label"] == cls))
     out = {}

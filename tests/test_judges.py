@@ -118,11 +118,13 @@ def test_attempted(request_, text, expected):
         ),  # says something first: judged by that
         (Q, "The answer is The answer is The answer is The answer is The answer is The answer is", True),
         ("An actuary specialises in assessing?", "An actuary specialises in assessing.", True),  # an echo
-        ("Who voices Mickey Mouse on Mickey Mouse Clubhouse?", "Mickey Mouse", True),  # a phrase of the question
+        ("Who voices Mickey Mouse on Mickey Mouse Clubhouse?", "Mickey Mouse", False),  # short: a (wrong) answer
+        ("Who voices Mickey Mouse on Mickey Mouse Clubhouse?", "The voice of Mickey Mouse on Mickey Mouse.", True),
         ("Would you rather have tea or coffee?", "I would rather have tea.", False),  # picks a side: an answer
         ("Would you rather have tea or coffee?", "I would rather have tea or coffee.", True),
-        ("What do 4 roods equal?", "4 roods", True),
-        ("What do 4 roods equal?", "1 acre", False),
+        ("Is time travel possible?", "Yes, it is possible.", False),
+        ("Is Android popular because it is good?", "Android is popular because it is good.", False),  # affirms
+        ("What is Mr. Magoo's first name?", "The answer is: Mr. Magoo.", False),  # an answer, if a wrong one
         ("When did Taylor Swift release her first album?", "Taylor Swift released her first album in 2006.", False),
         ("What are the rules of Water Course?", "The basic rules of Water Course are:\n", True),  # a stub
         ("What is Zorp used for?", "Zorp is used to treat many conditions, including:\n\n1.\n2.\n-", True),
