@@ -17,7 +17,7 @@ from hneuron_eval.judges.answers import clean_response
 from hneuron_eval.suite import prompts
 from hneuron_eval.suite.data import jailbreak_request
 
-# metric name -> higher_is_better; the task YAMLs must agree (checked in tests/test_tasks.py)
+# metric name -> higher_is_better; every task's metric_list is built from it (suite/task.py)
 METRICS: dict[str, bool] = {
     "accuracy": True,
     "hallucination_rate": False,
