@@ -5,7 +5,8 @@ Both runs are lm_eval ``--log_samples`` folders of the same tasks, documents and
 (MODEL: a built-in name, whose tokenizer counts the generated tokens), with a RUN.txt holding
 ``wall_seconds``, ``cpu_user_seconds`` and ``cpu_system_seconds``. Per task: tokens generated
 before and after, and the share of documents whose class (current judges) is the same in
-both runs. Writes OUT_PREFIX.md and OUT_PREFIX.json.
+both runs. Writes OUT_PREFIX.md and OUT_PREFIX.json. Times are compared only when both RUN.txt
+files record CPU seconds.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _logs import sample_logs, task_kind  # noqa: E402
 
 
-def run_times(run: Path) -> dict[str, float]:
-    """Wall and CPU seconds recorded in RUN.txt."""
+def run_times(run: Path) -> dict[str, float] | None:
+    """Wall and CPU seconds recorded in RUN.txt; None when it records no CPU time (runs before that was kept)."""
     text = (run / "RUN.txt").read_text(encoding="utf-8")
     out = {}
     for key in ("wall_seconds", "cpu_user_seconds", "cpu_system_seconds"):
         found = re.search(rf"^{key}: ([0-9.]+)$", text, re.M)
         if not found:
-            raise SystemExit(f"{run / 'RUN.txt'}: no line '{key}: <number>'")
+            return None
         out[key] = float(found.group(1))
     out["cpu_seconds"] = out["cpu_user_seconds"] + out["cpu_system_seconds"]
     return out
@@ -85,12 +86,15 @@ def main(prefix: str, model: str, before: str, after: str) -> None:
         f"| **all** | {sum(t['docs'] for t in tasks.values())} | {total[0]} | {total[1]} | "
         f"{total[1] / total[0]:.3f} | |"
     )
-    lines += ["", "| | before | after | ratio |", "|---|---|---|---|"]
-    for key in ("wall_seconds", "cpu_seconds"):
-        lines.append(
-            f"| {key} | {times['before'][key]:.0f} | {times['after'][key]:.0f} | "
-            f"{times['after'][key] / times['before'][key]:.3f} |"
-        )
+    if None in times.values():
+        lines += ["", "Times: not compared (a RUN.txt records no CPU time)."]
+    else:
+        lines += ["", "| | before | after | ratio |", "|---|---|---|---|"]
+        for key in ("wall_seconds", "cpu_seconds"):
+            lines.append(
+                f"| {key} | {times['before'][key]:.0f} | {times['after'][key]:.0f} | "
+                f"{times['after'][key] / times['before'][key]:.3f} |"
+            )
     table = "\n".join(lines) + "\n"
     print(table)
     write_text_atomic(Path(prefix + ".md"), table)
