@@ -63,7 +63,7 @@ def main(out: str, base: str, *runs: str) -> None:
                 down = sum(y < x for x, y in zip(a, b))
                 lines.append(
                     f"| {Path(run).name} | {task} | {metric} | {sum(a) / len(a):.3f} | {sum(b) / len(b):.3f} | "
-                    f"{len(ids)} | {up} | {down} | {sign_test(up, down):.3f} |"
+                    f"{len(ids)} | {up} | {down} | {sign_test(up, down):.2g} |"
                 )
     table = "\n".join(lines) + "\n"
     print(table)
