@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from hneuron_eval.fileio import write_json_atomic, write_text_atomic
+
 TASKS = Path(__file__).resolve().parents[1] / "tasks"
 
 
@@ -40,3 +42,10 @@ def sample_logs(run: str | Path) -> dict[str, list[dict]]:
     for logged in out.values():
         logged.sort(key=lambda s: s["doc_id"])
     return out
+
+
+def write_report(prefix: str, table: str, payload: dict) -> None:
+    """Print a report's markdown table and write it, and its JSON, next to each other (atomically)."""
+    print(table)
+    write_text_atomic(Path(prefix + ".md"), table)
+    write_json_atomic(Path(prefix + ".json"), payload)

@@ -21,12 +21,11 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from hneuron_eval.builtin_models import resolve_pretrained
-from hneuron_eval.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.kinds import classify
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _logs import sample_logs, task_kind  # noqa: E402
+from _logs import sample_logs, task_kind, write_report  # noqa: E402
 
 CANDIDATES = (16, 24, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256, 320, 384)
 TARGET = 0.99
@@ -119,10 +118,9 @@ def main(prefix: str, specs: list[str]) -> None:
                     + " |"
                 )
     table = "\n".join(lines) + "\n"
-    print(table)
-    write_text_atomic(Path(prefix + ".md"), table)
-    write_json_atomic(
-        Path(prefix + ".json"),
+    write_report(
+        prefix,
+        table,
         {
             "command": command,
             "judge_version": RULES_VERSION,
@@ -135,4 +133,6 @@ def main(prefix: str, specs: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        raise SystemExit(__doc__)
     main(sys.argv[1], sys.argv[2:])

@@ -19,12 +19,11 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from hneuron_eval.builtin_models import resolve_pretrained
-from hneuron_eval.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.kinds import classify
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _logs import sample_logs, task_kind  # noqa: E402
+from _logs import sample_logs, task_kind, write_report  # noqa: E402
 
 
 def run_times(run: Path) -> dict[str, float] | None:
@@ -96,10 +95,9 @@ def main(prefix: str, model: str, before: str, after: str) -> None:
                 f"{times['after'][key] / times['before'][key]:.3f} |"
             )
     table = "\n".join(lines) + "\n"
-    print(table)
-    write_text_atomic(Path(prefix + ".md"), table)
-    write_json_atomic(
-        Path(prefix + ".json"),
+    write_report(
+        prefix,
+        table,
         {
             "command": command,
             "judge_version": RULES_VERSION,

@@ -23,12 +23,11 @@ from pathlib import Path
 from scipy.stats import binomtest
 
 from hneuron_eval.datafiles import DataError
-from hneuron_eval.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.kinds import classify
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _logs import task_kind  # noqa: E402
+from _logs import task_kind, write_report  # noqa: E402
 
 FIELDS = ("id", "task", "side", "question", "gold", "response", "choices", "label")
 GOALS = {"agreement": 0.9, "precision": 0.8, "recall": 0.8}
@@ -165,10 +164,9 @@ def main(labelled: str, frame_path: str, prefix: str) -> None:
                 f"{_fmt(st['agreement'], st['agreement_ci95'], GOALS['agreement'])} |"
             )
     table = "\n".join(lines) + "\n"
-    print(table)
-    write_text_atomic(Path(prefix + ".md"), table)
-    write_json_atomic(
-        Path(prefix + ".json"),
+    write_report(
+        prefix,
+        table,
         {
             "command": command,
             "judge_version": RULES_VERSION,

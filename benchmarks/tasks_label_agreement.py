@@ -15,12 +15,11 @@ from pathlib import Path
 
 from sklearn.metrics import cohen_kappa_score
 
-from hneuron_eval.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.kinds import classify
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _logs import task_kind  # noqa: E402
+from _logs import task_kind, write_report  # noqa: E402
 from tasks_judge_eval import judge_doc, read_labels  # noqa: E402
 
 
@@ -78,10 +77,8 @@ def main(prefix: str, first: str, second: str) -> None:
         for c, s in classes.items()
     ]
     table = "\n".join(lines) + "\n"
-    print(table)
-    write_text_atomic(Path(prefix + ".md"), table)
-    write_json_atomic(
-        Path(prefix + ".json"), {"command": command, "judge_version": RULES_VERSION, "tasks": tasks, "classes": classes}
+    write_report(
+        prefix, table, {"command": command, "judge_version": RULES_VERSION, "tasks": tasks, "classes": classes}
     )
 
 
