@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Evidence run of the full hneuron group on one offline model; writes results/tasks/<name>/.
 # usage: [TASKS=<task or group>] benchmarks/tasks_evidence.sh <name> <limit> <lm_eval args...>  (TASKS defaults to hneuron)
-# e.g.   benchmarks/tasks_evidence.sh smollm2-135m-instruct_chat_limit50 50 --model hf \
-#          --model_args pretrained=/root/.cache/hneuron-eval/models/smollm2-135m-instruct,dtype=float32 --apply_chat_template
+# e.g.   benchmarks/tasks_evidence.sh smollm2-135m-instruct_chat_limit50 50 --model hneuron-hf \
+#          --model_args pretrained=smollm2-135m-instruct,dtype=float32 --apply_chat_template
 set -euo pipefail
 name=$1; limit=$2; shift 2
 out=results/tasks/$name
@@ -22,5 +22,7 @@ start=$(date +%s)
 end=$(date +%s)
 echo "date_end_utc: $(date -u +%FT%TZ)" >> "$out/RUN.txt"
 echo "wall_seconds: $((end - start))" >> "$out/RUN.txt"
+# lm-eval records the task configs' absolute paths: make them relative to the checkout
+python benchmarks/relativize_paths.py "$out" > /dev/null
 # the results table lm_eval printed (last lines of its log)
 { echo "command: ${cmd[*]}"; echo; awk '/^\|/' "$out/lm_eval.log"; } > "$out/table.md"

@@ -21,10 +21,11 @@ def repo_root() -> Path | None:
 
 
 def command_line(program: str, argv: Sequence[str], root: Path | None = None) -> str:
-    """``program argv...`` shell-quoted, with absolute paths inside the checkout made relative to it.
+    """``program argv...`` shell-quoted, with absolute paths near the checkout made relative to it.
 
-    The recorded command then reads the same on every machine (run it from the checkout's
-    root); paths outside the checkout stay as they are.
+    Paths inside the checkout, or in a folder beside it (``../shared/data/...``), are written
+    relative to the checkout's root, so the recorded command reads the same on every machine
+    (run it from that root); other paths stay as they are.
     """
     root = root if root is not None else repo_root()
     return shlex.join([program, *(_relative(arg, root) for arg in argv)])
@@ -36,8 +37,7 @@ def _relative(arg: str, root: Path | None) -> str:
     option, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
     if not os.path.isabs(value):
         return arg
-    try:
-        rel = Path(os.path.normpath(value)).relative_to(root)
-    except ValueError:
+    path = Path(os.path.normpath(value))
+    if not path.is_relative_to(root.parent) or root.parent == Path(root.anchor):
         return arg
-    return f"{option}{eq}{rel.as_posix() or '.'}"
+    return f"{option}{eq}{Path(os.path.relpath(path, root)).as_posix()}"

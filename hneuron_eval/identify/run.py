@@ -79,8 +79,10 @@ class Run:
                 )
             changed = {k: (v, getattr(config, k)) for k, v in asdict(run.config).items() if v != getattr(config, k)}
             if changed:
-                print(f"[identify] resuming {out}: keeping the settings stored in run.json; ignored: "
-                      + ", ".join(f"{k}={new!r} (run uses {old!r})" for k, (old, new) in changed.items()))
+                print(
+                    f"[identify] resuming {out}: keeping the settings stored in run.json; ignored: "
+                    + ", ".join(f"{k}={new!r} (run uses {old!r})" for k, (old, new) in changed.items())
+                )
             run.command = command
             return run
         from hneuron_eval.builtin_models import resolve_pretrained
@@ -90,9 +92,15 @@ class Run:
         model, tok = _load(path, config.device)
         layout = resolve_ffn(model)
         info = {
-            "run_id": uuid.uuid4().hex[:12], "created": utc_now(), "model": config.model, "model_path": path,
-            "architecture": layout.architecture, "model_type": layout.model_type,
-            "num_layers": layout.num_layers, "d_ff": layout.d_ff, "versions": versions(), "config": asdict(config),
+            "run_id": uuid.uuid4().hex[:12],
+            "created": utc_now(),
+            "model": config.model,
+            "architecture": layout.architecture,
+            "model_type": layout.model_type,
+            "num_layers": layout.num_layers,
+            "d_ff": layout.d_ff,
+            "versions": versions(),
+            "config": asdict(config),
             "command": command,
         }
         write_json_atomic(out / "run.json", info)
@@ -108,8 +116,10 @@ class Run:
             return
         if started:
             now = ", ".join(f"{k}={getattr(self.config, k)!r}" for k in changed)
-            raise ArtifactMismatchError(f"{self.out}: the {stage} stage has already started with {now}; "
-                                        f"delete its outputs to redo it with other settings")
+            raise ArtifactMismatchError(
+                f"{self.out}: the {stage} stage has already started with {now}; "
+                f"delete its outputs to redo it with other settings"
+            )
         for key, value in changed.items():
             setattr(self.config, key, value)
         self.info["config"] = asdict(self.config)
@@ -121,7 +131,9 @@ class Run:
 
     def model_and_tokenizer(self):
         if self._model is None:
-            self._model, self._tokenizer = _load(self.info["model_path"], self.config.device)
+            from hneuron_eval.builtin_models import resolve_pretrained
+
+            self._model, self._tokenizer = _load(resolve_pretrained(self.info["model"]), self.config.device)
         return self._model, self._tokenizer
 
     def slug(self) -> str:
@@ -167,6 +179,11 @@ def versions() -> dict[str, str]:
 
     from hneuron_eval import __version__
 
-    return {"hneuron_eval": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "sklearn": sklearn.__version__, "numpy": np.__version__, "python": platform.python_version()}
-
+    return {
+        "hneuron_eval": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "sklearn": sklearn.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
