@@ -20,6 +20,8 @@ Find, inspect and switch off hallucination-associated FFN neurons (H-neurons).
   identify                    find H-neurons: all four stages below, resumable
   sample, features, probe, evaluate
                               the four stages one at a time
+  sweep                       lm-eval runs of a model: baseline, mask at each alpha, random controls
+  leaderboard                 tables, significance and plots from lm-eval output folders
 
 Scoring a model with a mask happens in lm-eval:
   lm_eval --model hneuron-hf --model_args pretrained=NAME,mask=FILE.hneurons.json,alpha=0 --tasks hneuron
@@ -109,7 +111,88 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=_models)
 
     add_identify_commands(sub)
+    _add_sweep_command(sub)
+    _add_leaderboard_command(sub)
     return parser
+
+
+def _add_sweep_command(sub) -> None:
+    from hneuron_eval.identify.cli import HelpFormatter
+
+    p = sub.add_parser(
+        "sweep", help="baseline, H-neurons at each alpha and random controls, through lm-eval (one model load)",
+        formatter_class=HelpFormatter,
+        description="Evaluates the model without intervention, with --mask at every alpha of --alphas (alpha=1 is "
+        "the baseline itself) and, at every alpha, --controls random-neuron masks with the mask's per-layer "
+        "counts (seeds 0..N-1). Each configuration is a standard lm-eval output folder under --out (results "
+        "JSON + logged samples); running the same command again skips finished configurations. "
+        "Time: about (configurations x one lm_eval run of the same --tasks/--limit).",
+    )
+    p.add_argument("--model", required=True, help="built-in name (smollm2-135m-instruct, gemma-3-270m) or HF directory")
+    p.add_argument("--mask", required=True, help="the H-neuron mask (*.hneurons.json)")
+    p.add_argument("--alphas", default="0,1,2,3", help="comma-separated scale factors")
+    p.add_argument("--controls", type=int, default=3, help="random-neuron controls per alpha != 1")
+    p.add_argument("--tasks", required=True, help="comma-separated lm-eval tasks or groups")
+    p.add_argument("--limit", type=float, default=None, help="documents per task (lm-eval --limit)")
+    p.add_argument("--out", required=True, help="sweep folder (created; running again resumes)")
+    p.add_argument("--batch-size", default="16", help="lm-eval batch size (a number or auto)")
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--dtype", default="float32", help="model dtype")
+    p.add_argument("--mode", default="auto", choices=("auto", "fold", "hook"), help="how neurons are scaled")
+    p.add_argument("--apply-chat-template", action="store_true", help="as lm_eval --apply_chat_template")
+    p.add_argument("--include-path", default=None, help="extra task folder (as lm_eval --include_path)")
+    p.add_argument("--seed", type=int, default=0, help="lm-eval's random, numpy, torch and few-shot seeds")
+    p.set_defaults(func=_sweep)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from hneuron_eval.sweep import parse_alphas, plan_sweep, run_sweep
+
+    alphas = parse_alphas(args.alphas)
+    plan_sweep(alphas, args.controls, args.mask, "masks")  # bad --alphas/--controls: refused before any loading
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not tasks:
+        raise ValueError("--tasks: give at least one task")
+    batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+    folders = run_sweep(
+        model=args.model, mask=args.mask, alphas=alphas, controls=args.controls, tasks=tasks, out=args.out,
+        limit=args.limit, batch_size=batch_size, device=args.device, dtype=args.dtype, mode=args.mode,
+        apply_chat_template=args.apply_chat_template, include_path=args.include_path, seed=args.seed,
+        command=args.command_line,
+    )
+    print(f"{len(folders)} configurations in {args.out}; next: hneuron-eval leaderboard {args.out} --out DIR")
+    return 0
+
+
+def _add_leaderboard_command(sub) -> None:
+    from hneuron_eval.identify.cli import HelpFormatter
+
+    p = sub.add_parser(
+        "leaderboard", help="LEADERBOARD.md, leaderboard.csv, leaderboard.html and plots from lm-eval output folders",
+        formatter_class=HelpFormatter,
+        description="Reads every lm-eval results_*.json (and its logged samples) under the given folders: sweeps, "
+        "plain `lm_eval --model hf/hneuron-hf/vllm` runs of any model. A row per model x intervention, each "
+        "compared with the same model's run without intervention, paired per document.",
+    )
+    p.add_argument("runs", nargs="+", help="lm-eval output folders (searched recursively)")
+    p.add_argument("--out", required=True, help="folder for the tables and plots (created)")
+    p.add_argument("--title", default="H-neuron leaderboard", help="title of the markdown and HTML pages")
+    p.add_argument("--fdr", type=float, default=0.05, help="false discovery rate of the Benjamini-Hochberg correction")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of each CI")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG dose-response plots")
+    p.add_argument("--print", dest="print_table", action="store_true", help="print the table to the terminal")
+    p.set_defaults(func=_leaderboard)
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    from hneuron_eval.leaderboard import build_leaderboard
+
+    board = build_leaderboard(args.runs, args.out, title=args.title, fdr=args.fdr, n_boot=args.bootstrap,
+                              plots=not args.no_plots, command=args.command_line)
+    if args.print_table:
+        print(board.terminal_table())
+    print(f"wrote {board.out}/LEADERBOARD.md, leaderboard.csv, leaderboard.html ({len(board.rows)} rows)")
+    return 0
 
 
 def _mask_info(args: argparse.Namespace) -> int:

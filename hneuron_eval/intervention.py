@@ -77,6 +77,8 @@ class NeuronScaling:
             "mask": self.mask.source,
             "mask_sha256": self.mask.sha256(),
             "mask_model": self.mask.model.name,
+            "mask_method": self.mask.provenance.get("method"),
+            "mask_seed": self.mask.provenance.get("seed"),
             "num_neurons": len(self.mask),
             "share_per_mille": round(1000 * self.mask.share(), 6),
             "alpha": self.alpha if self.alpha is not None else "per-neuron/default",

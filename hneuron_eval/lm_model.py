@@ -44,9 +44,16 @@ class HNeuronLM(HFLM):
         super().__init__(pretrained=pretrained, **kwargs)
         self.scaling: BoundScaling | None = None
         if mask is not None:
-            scaling = NeuronScaling(NeuronMask.load(mask), _parse_alpha(alpha), mode)  # type: ignore[arg-type]
-            self.scaling = scaling.bind(self.model)  # layout, plan and mode are settled here, once
-            logger.info("hneuron-hf: %s", self.scaling.to_dict())
+            self.set_scaling(NeuronMask.load(mask), _parse_alpha(alpha), mode)
+
+    def set_scaling(self, mask: NeuronMask | None, alpha: float | None = None, mode: str = "auto") -> None:
+        """Replace the intervention (None: none) without reloading the model, as a sweep does between runs."""
+        if mask is None:
+            self.scaling = None
+            return
+        # layout, plan and mode are settled here, once per intervention
+        self.scaling = NeuronScaling(mask, alpha, mode).bind(self.model)  # type: ignore[arg-type]
+        logger.info("hneuron-hf: %s", self.scaling.to_dict())
 
     def _model_call(self, *args: Any, **kwargs: Any):
         if self.scaling is None:

@@ -1,0 +1,242 @@
+"""Alpha sweeps: the baseline, the H-neuron mask at every alpha and random-neuron controls, one model load.
+
+Each configuration is evaluated by lm-eval's own evaluator (``simple_evaluate`` with
+``log_samples``) and saved as a standard lm-eval output folder, the same files
+``lm_eval --model hneuron-hf --model_args ...,mask=...,alpha=... --log_samples --output_path``
+writes, so that ``hneuron-eval leaderboard`` (or any lm-eval tooling) reads them like any run.
+A configuration is written to a temporary folder and renamed into place when complete: a
+killed sweep, started again with the same command, skips the finished ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hneuron_eval import __version__
+from hneuron_eval.fileio import apply_umask, write_json_atomic
+from hneuron_eval.masks import NeuronMask
+from hneuron_eval.provenance import utc_now
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "sweep.json"
+DONE = "hneuron_sweep.json"  # written last into a configuration's folder
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """One evaluated configuration: no intervention, the H-neuron mask, or a random control, at one alpha."""
+
+    name: str  # folder name under the sweep's output
+    kind: str  # "baseline" | "hneurons" | "random"
+    alpha: float | None  # None for the baseline
+    seed: int | None = None  # random control's seed
+    mask: str | None = None  # mask path as recorded in model_args
+
+
+def parse_alphas(text: str) -> list[float]:
+    """``"0,1,2,3"`` -> [0.0, 1.0, 2.0, 3.0]; empty items, non-numbers, NaN/inf and repeats are errors."""
+    items = [item.strip() for item in str(text).split(",")]
+    alphas: list[float] = []
+    for item in items:
+        try:
+            value = float(item)
+        except ValueError:
+            raise ValueError(f"--alphas: {item!r} is not a number (expected a comma-separated list, e.g. 0,1,2,3)") \
+                from None
+        if not math.isfinite(value):
+            raise ValueError(f"--alphas: {item!r} is not a finite number")
+        if value in alphas:
+            raise ValueError(f"--alphas: {item!r} is given twice")
+        alphas.append(value)
+    return alphas
+
+
+def alpha_label(alpha: float) -> str:
+    """``0.0`` -> ``"0"``, ``1.5`` -> ``"1.5"``: the alpha as it appears in folder names and tables."""
+    return format(alpha, "g")
+
+
+def plan_sweep(alphas: Sequence[float], controls: int, mask_path: str, control_dir: str) -> list[SweepConfig]:
+    """The configurations of a sweep, in evaluation order (baseline first, then by alpha).
+
+    alpha=1 changes no neuron (the scaling plan is empty), so it is the baseline and is not
+    evaluated twice; random controls use seeds 0..controls-1, the same neuron sets at every alpha.
+    """
+    if controls < 0:
+        raise ValueError(f"--controls must be >= 0, got {controls}")
+    if not alphas:
+        raise ValueError("--alphas: give at least one alpha")
+    configs = [SweepConfig("baseline", "baseline", None)]
+    for alpha in alphas:
+        if alpha == 1.0:
+            continue
+        label = alpha_label(alpha)
+        configs.append(SweepConfig(f"hneurons-alpha{label}", "hneurons", alpha, mask=mask_path))
+        configs.extend(
+            SweepConfig(f"random-seed{seed}-alpha{label}", "random", alpha, seed,
+                        f"{control_dir}/random-seed{seed}.hneurons.json")
+            for seed in range(controls)
+        )
+    return configs
+
+
+def model_args_string(pretrained: str, config: SweepConfig, extra: dict[str, Any]) -> str:
+    """The ``--model_args`` of the equivalent ``lm_eval --model hneuron-hf`` command."""
+    args = {"pretrained": pretrained, **extra}
+    if config.mask is not None:
+        args.update(mask=config.mask, alpha=alpha_label(config.alpha))  # type: ignore[arg-type]
+    return ",".join(f"{k}={v}" for k, v in args.items())
+
+
+def run_sweep(
+    *,
+    model: str,
+    mask: str,
+    alphas: Sequence[float],
+    controls: int,
+    tasks: Sequence[str],
+    out: str | os.PathLike,
+    limit: float | None = None,
+    batch_size: int | str = 16,
+    device: str = "cpu",
+    dtype: str = "float32",
+    mode: str = "auto",
+    apply_chat_template: bool = False,
+    include_path: str | None = None,
+    seed: int = 0,
+    command: str = "",
+) -> list[Path]:
+    """Evaluate every configuration not yet finished under ``out``; returns the configuration folders."""
+    from hneuron_eval.builtin_models import resolve_pretrained
+    from hneuron_eval.sites import resolve_ffn_pretrained
+
+    out = Path(out)
+    h_mask = NeuronMask.load(mask)
+    layout = resolve_ffn_pretrained(resolve_pretrained(model))  # config only: a wrong mask fails before loading
+    h_mask.check_compatible(layout.num_layers, layout.d_ff, model)
+    configs = plan_sweep(alphas, controls, mask, (out / "masks").as_posix())
+    settings = {
+        "model": model,
+        "mask": mask,
+        "mask_sha256": h_mask.sha256(),
+        "alphas": [float(a) for a in alphas],
+        "controls": controls,
+        "tasks": list(tasks),
+        "limit": limit,
+        "apply_chat_template": apply_chat_template,
+        "dtype": dtype,
+        "mode": mode,
+        "seed": seed,
+        "include_path": include_path,
+    }
+    manifest = _open_manifest(out, settings, command)
+    _write_control_masks(h_mask, controls, out / "masks")
+    todo = [c for c in configs if not (out / c.name / DONE).is_file()]
+    for leftover in out.glob(".*.partial"):
+        shutil.rmtree(leftover)  # an interrupted configuration: started again from scratch
+    if not todo:
+        logger.info("sweep %s: all %d configurations are done", out, len(configs))
+        return [out / c.name for c in configs]
+
+    from tqdm.auto import tqdm
+
+    lm = _load_model(model, batch_size, device, dtype)
+    extra = {"dtype": dtype, **({"mode": mode} if mode != "auto" else {})}
+    with tqdm(total=len(configs), initial=len(configs) - len(todo), desc="sweep configurations", unit="config") as bar:
+        for config in todo:
+            bar.set_postfix_str(config.name)
+            _evaluate(lm, config, model, extra, tasks, out, limit, batch_size, apply_chat_template,
+                      include_path, seed, mode)
+            manifest["finished"][config.name] = utc_now()
+            write_json_atomic(out / MANIFEST, manifest)
+            bar.update(1)
+    return [out / c.name for c in configs]
+
+
+def _open_manifest(out: Path, settings: dict[str, Any], command: str) -> dict[str, Any]:
+    """Start a sweep folder, or check that an existing one was started with the same settings."""
+    path = out / MANIFEST
+    if path.is_file():
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if manifest.get("settings") != settings:
+            diff = sorted(k for k in settings if manifest.get("settings", {}).get(k) != settings[k])
+            raise ValueError(
+                f"{out} holds a sweep with other settings ({', '.join(diff)} differ); "
+                "use another --out, or repeat that sweep's command to resume it"
+            )
+        return manifest
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} exists, is not empty and holds no {MANIFEST}; choose an empty or new --out")
+    manifest = {"format": "hneuron-sweep", "format_version": 1, "settings": settings, "command": command,
+                "created": utc_now(), "tool": f"hneuron-eval {__version__}", "finished": {}}
+    write_json_atomic(path, manifest)
+    return manifest
+
+
+def _write_control_masks(h_mask: NeuronMask, controls: int, folder: Path) -> None:
+    """Random controls with the mask's per-layer counts; written once, so a resumed sweep reuses them."""
+    for seed in range(controls):
+        path = folder / f"random-seed{seed}.hneurons.json"
+        if not path.is_file():
+            h_mask.random_control(seed).save(path)
+
+
+def _load_model(model: str, batch_size: int | str, device: str, dtype: str):
+    from hneuron_eval.lm_model import HNeuronLM
+
+    return HNeuronLM(pretrained=model, batch_size=batch_size, device=device, dtype=dtype)
+
+
+def _evaluate(lm, config: SweepConfig, model: str, extra: dict[str, Any], tasks: Sequence[str], out: Path,
+              limit: float | None, batch_size: int | str, apply_chat_template: bool, include_path: str | None,
+              seed: int, mode: str) -> None:
+    """One configuration through lm-eval's evaluator, saved as lm_eval's CLI saves a run, then renamed into place."""
+    from lm_eval import simple_evaluate
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.tasks import TaskManager
+
+    lm.set_scaling(NeuronMask.load(config.mask) if config.mask else None, config.alpha, mode)
+    model_args = model_args_string(model, config, extra)
+    partial = out / f".{config.name}.partial"
+    tracker = EvaluationTracker(output_path=str(partial))
+    results = simple_evaluate(
+        model=lm,
+        model_args=model_args,
+        tasks=list(tasks),
+        limit=limit,
+        batch_size=batch_size,
+        log_samples=True,
+        evaluation_tracker=tracker,
+        apply_chat_template=apply_chat_template,
+        task_manager=TaskManager(include_path=include_path),
+        random_seed=seed,
+        numpy_random_seed=seed,
+        torch_random_seed=seed,
+        fewshot_random_seed=seed,
+    )
+    if results is None:
+        raise RuntimeError(f"{config.name}: lm-eval returned no results")
+    tracker.general_config_tracker.model_source = "hneuron-hf"
+    results["config"]["model"] = "hneuron-hf"  # as a plain `lm_eval --model hneuron-hf` run records it
+    samples = results.pop("samples")
+    tracker.save_results_aggregated(results=results, samples=samples)
+    for task_name in results["configs"]:
+        tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
+    if not any(partial.rglob("results_*.json")):
+        raise RuntimeError(f"{config.name}: lm-eval wrote no results file under {partial}")
+    write_json_atomic(partial / DONE, {**asdict(config), "model": model, "model_args": model_args,
+                                       "intervention": results["config"].get("hneuron"), "finished": utc_now()})
+    apply_umask(partial)
+    final = out / config.name
+    if final.exists():
+        shutil.rmtree(final)  # a folder without DONE: an older interrupted attempt
+    os.replace(partial, final)
