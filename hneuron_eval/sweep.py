@@ -147,15 +147,17 @@ def run_sweep(
         logger.info("sweep %s: all %d configurations are done", out, len(configs))
         return [out / c.name for c in configs]
 
+    from lm_eval.tasks import TaskManager
     from tqdm.auto import tqdm
 
     lm = _load_model(model, batch_size, device, dtype)
+    task_manager = TaskManager(include_path=include_path)  # indexes every lm-eval task: once per sweep
     extra = {"dtype": dtype, **({"mode": mode} if mode != "auto" else {})}
     with tqdm(total=len(configs), initial=len(configs) - len(todo), desc="sweep configurations", unit="config") as bar:
         for config in todo:
             bar.set_postfix_str(config.name)
             _evaluate(lm, config, model, extra, tasks, out, limit, batch_size, apply_chat_template,
-                      include_path, seed, mode)
+                      task_manager, seed, mode)
             manifest["finished"][config.name] = utc_now()
             write_json_atomic(out / MANIFEST, manifest)
             bar.update(1)
@@ -197,12 +199,11 @@ def _load_model(model: str, batch_size: int | str, device: str, dtype: str):
 
 
 def _evaluate(lm, config: SweepConfig, model: str, extra: dict[str, Any], tasks: Sequence[str], out: Path,
-              limit: float | None, batch_size: int | str, apply_chat_template: bool, include_path: str | None,
+              limit: float | None, batch_size: int | str, apply_chat_template: bool, task_manager: Any,
               seed: int, mode: str) -> None:
     """One configuration through lm-eval's evaluator, saved as lm_eval's CLI saves a run, then renamed into place."""
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
-    from lm_eval.tasks import TaskManager
 
     lm.set_scaling(NeuronMask.load(config.mask) if config.mask else None, config.alpha, mode)
     model_args = model_args_string(model, config, extra)
@@ -217,7 +218,7 @@ def _evaluate(lm, config: SweepConfig, model: str, extra: dict[str, Any], tasks:
         log_samples=True,
         evaluation_tracker=tracker,
         apply_chat_template=apply_chat_template,
-        task_manager=TaskManager(include_path=include_path),
+        task_manager=task_manager,
         random_seed=seed,
         numpy_random_seed=seed,
         torch_random_seed=seed,

@@ -1,0 +1,147 @@
+"""``hneuron-eval leaderboard``: paired tests, correction, slopes and files, from lm-eval output folders alone."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from hneuron_eval.cli import main
+from hneuron_eval.leaderboard import Change, build_leaderboard
+
+N = 40
+
+
+def write_run(folder: Path, stamp: str, values: dict[str, list[float]], *, kind: str = "none", alpha=None, seed=None,
+              samples: bool = True, version: str = "0.4.13", chat: bool = False, model: str = "tiny-model") -> Path:
+    """An lm-eval output folder: task t1 (rate, lower is better) and t2 (acc), group g = mean of their 'score'."""
+    hneuron = None
+    if kind != "none":
+        hneuron = {"mask": "m.hneurons.json", "mask_sha256": "ab" * 32, "alpha": alpha, "default_alpha": 0.0,
+                   "mask_method": "random-control" if kind == "random" else "h-neurons", "mask_seed": seed}
+    means = {t: float(np.mean(v)) for t, v in values.items()}
+    results = {
+        "t1": {"alias": "t1", "rate,none": means["t1"], "rate_stderr,none": 0.05, "score,none": means["t1"],
+               "score_stderr,none": 0.05},
+        "t2": {"alias": "t2", "acc,none": means["t2"], "acc_stderr,none": 0.04, "score,none": means["t2"],
+               "score_stderr,none": 0.04},
+        "g": {"alias": "g", "score,none": (means["t1"] + means["t2"]) / 2, "score_stderr,none": "N/A"},
+    }
+    data = {
+        "results": results, "group_subtasks": {"g": ["t1", "t2"]},
+        "configs": {t: {"metadata": {"hn_judge_version": "rule:rules-test"}} for t in ("t1", "t2")},
+        "higher_is_better": {"t1": {"rate": False, "score": False}, "t2": {"acc": True, "score": False},
+                             "g": {"score": False}},
+        "n-samples": {t: {"original": 100, "effective": N} for t in ("t1", "t2")},
+        "config": {"model": "hneuron-hf", "model_args": f"pretrained=/somewhere/{model},dtype=float32",
+                   "hneuron": hneuron},
+        "lm_eval_version": version, "date": float(stamp[-2:]),
+        "chat_template_sha": "abc" if chat else None,
+    }
+    run = folder / model
+    run.mkdir(parents=True)
+    (run / f"results_{stamp}.json").write_text(json.dumps(data))
+    if samples:
+        for task, metric in (("t1", "rate"), ("t2", "acc")):
+            lines = [json.dumps({"doc_id": i, "metrics": [metric, "score"], metric: v, "score": v})
+                     for i, v in enumerate(values[task])]
+            (run / f"samples_{task}_{stamp}.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def flips(base: list[float], up: int, down: int) -> list[float]:
+    """``base`` with ``up`` zeros turned to ones and ``down`` ones turned to zeros."""
+    out = list(base)
+    zeros = [i for i, v in enumerate(base) if v == 0]
+    ones = [i for i, v in enumerate(base) if v == 1]
+    for i in zeros[:up]:
+        out[i] = 1.0
+    for i in ones[:down]:
+        out[i] = 0.0
+    return out
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    root = tmp_path / "runs"
+    t1 = [1.0] * 12 + [0.0] * 28
+    t2 = [1.0] * 20 + [0.0] * 20
+    write_run(root / "base", "2026-01-01T00-00-01", {"t1": t1, "t2": t2})
+    write_run(root / "h0", "2026-01-01T00-00-02", {"t1": flips(t1, 24, 0), "t2": t2}, kind="hneurons", alpha=0.0)
+    write_run(root / "h2", "2026-01-01T00-00-03", {"t1": flips(t1, 0, 10), "t2": t2}, kind="hneurons", alpha=2.0)
+    for seed in (0, 1):
+        write_run(root / f"r{seed}a0", f"2026-01-01T00-00-1{seed}", {"t1": flips(t1, 2, 1), "t2": t2}, kind="random",
+                  alpha=0.0, seed=seed)
+        write_run(root / f"r{seed}a2", f"2026-01-01T00-00-2{seed}", {"t1": flips(t1, 1, 1), "t2": t2}, kind="random",
+                  alpha=2.0, seed=seed)
+    write_run(root / "nosamples", "2026-01-01T00-00-30", {"t1": t1, "t2": t2}, kind="hneurons", alpha=3.0,
+              samples=False)
+    write_run(root / "old", "2026-01-01T00-00-40", {"t1": t1, "t2": t2}, version="0.3.0", model="other")
+    return root
+
+
+def test_paired_tests_correction_and_slopes(runs, tmp_path):
+    board = build_leaderboard([runs], tmp_path / "out", n_boot=500)
+    rows = {r.run.intervention.label: r for r in board.rows}
+    assert set(rows) == {"none", "H-neurons α=0", "H-neurons α=2", "H-neurons α=3", "random #0 α=0", "random #1 α=0",
+                         "random #0 α=2", "random #1 α=2"}
+    h0 = rows["H-neurons α=0"].changes["t1/rate"]
+    assert isinstance(h0, Change) and (h0.up, h0.down, h0.docs) == (24, 0, N)
+    assert h0.delta == pytest.approx(24 / N) and h0.p == pytest.approx(binomtest(24, 24).pvalue)
+    assert h0.significant and h0.ci[0] > 0
+    assert rows["H-neurons α=2"].changes["t1/rate"].significant  # 10 down, 0 up: p = 0.002, survives BH
+    assert not rows["random #0 α=0"].changes["t1/rate"].significant
+    assert rows["H-neurons α=3"].changes["t1/rate"] == "n/a (no logged samples)"
+    unchanged = rows["H-neurons α=0"].changes["t2/acc"]
+    assert (unchanged.up, unchanged.down, unchanged.p, unchanged.ci) == (0, 0, 1.0, (0.0, 0.0))
+    # the group's change: equal weights reproduce lm-eval's group value, so it is half of t1's
+    assert rows["H-neurons α=0"].changes["g/score"].delta == pytest.approx(12 / N)
+    # t1/score repeats t1/rate (same values and direction) and is dropped; t2/score runs the other way to t2/acc
+    keys = [c.key for c in board.columns]
+    assert keys == ["g/score", "t1/rate", "t2/acc", "t2/score"]
+    # BH q-values are never below p and one test per changed cell
+    changes = [c for r in board.rows for c in r.changes.values() if isinstance(c, Change)]
+    assert all(c.q >= c.p for c in changes) and len(changes) == 6 * 4  # H α=3: no samples, no tests
+    slopes = {(s.column.key, s.arm): s for s in board.slopes}
+    h = slopes[("t1/rate", "H-neurons")]
+    assert h.slope < 0 and h.ci[1] < 0 and h.configs == 3  # alpha 0, 1 (baseline), 2; alpha 3 has no samples
+    r = slopes[("t1/rate", "random controls")]
+    assert r.configs == 5 and r.ci[0] < 0 < r.ci[1]
+    assert any("written by lm-eval 0.3.0" in m for m in board.skipped)
+
+
+def test_files_are_deterministic_and_complete(runs, tmp_path):
+    a = build_leaderboard([runs], tmp_path / "a", n_boot=200)
+    build_leaderboard([runs], tmp_path / "b", n_boot=200)
+    for name in ("LEADERBOARD.md", "leaderboard.csv", "leaderboard.html", "plots/tiny-model.png"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    md = (tmp_path / "a" / "LEADERBOARD.md").read_text()
+    assert "rules-test" in md and "![tiny-model: dose-response](plots/tiny-model.png)" in md
+    assert "0.900 ± 0.050 (+0.600*)" in md  # t1/rate of H α=0: 36/40, changed by +24/40, significant
+    assert "n/a (no logged samples)" in md and "## Skipped" in md
+    table = list(csv.DictReader(io.StringIO((tmp_path / "a" / "leaderboard.csv").read_text())))
+    assert len(table) == 8 * 4  # 8 model x intervention rows, 4 columns
+    h0 = next(t for t in table if t["intervention"] == "H-neurons α=0" and t["metric"] == "rate")
+    assert h0["significant"] == "True" and float(h0["delta"]) == pytest.approx(0.6)
+    assert h0["higher_is_better"] == "False"
+    html = (tmp_path / "a" / "leaderboard.html").read_text()
+    assert 'id="leaderboard"' in html and "sig-down" in html  # a significant change for the worse is coloured
+    assert a.terminal_table().splitlines()[0] == "tiny-model"
+
+
+def test_bad_inputs(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["leaderboard", str(empty), "--out", str(tmp_path / "o")]) == 1
+    assert "no lm-eval results_*.json under it" in capsys.readouterr().err
+    bad = tmp_path / "bad" / "m"
+    bad.mkdir(parents=True)
+    (bad / "results_x.json").write_text(json.dumps({"results": {}}))
+    assert main(["leaderboard", str(tmp_path / "bad"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "results_x.json: skipped, not an lm-eval results file (missing config" in err
+    assert "no usable lm-eval results" in err
+    assert not (tmp_path / "o").exists()

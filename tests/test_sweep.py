@@ -1,0 +1,131 @@
+"""``hneuron-eval sweep``: one model load, standard lm-eval folders per configuration, resumable, bad input refused."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hneuron_eval import sweep
+from hneuron_eval.cli import main
+from hneuron_eval.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
+from hneuron_eval.runs import find_runs
+
+TASK = """\
+task: hn_test_sweep
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: "{{{{label}}}}"
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+"""
+
+
+@pytest.fixture(scope="module")
+def task_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("sweep-task")
+    rows = [{"question": f"{a} plus {b}?", "choices": [str(a + b), str(a * b + 1), str(a - b)], "label": 0}
+            for a, b in [(1, 2), (3, 4), (5, 6), (7, 8), (2, 9), (4, 4)]]
+    data = folder / "rows.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    (folder / "hn_test_sweep.yaml").write_text(TASK.format(data=data))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_mask(tiny_llama_dir, tmp_path_factory) -> Path:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    mask = NeuronMask.for_model(model, [Neuron(0, i) for i in range(0, 48, 2)] + [Neuron(1, i) for i in range(24)],
+                                name="tiny")
+    return mask.save(tmp_path_factory.mktemp("mask") / "tiny.hneurons.json")
+
+
+def run(tiny_llama_dir, tiny_mask, task_dir, out, **kw):
+    args = dict(model=str(tiny_llama_dir), mask=str(tiny_mask), alphas=[0.0, 1.0, 2.0], controls=1,
+                tasks=["hn_test_sweep"], out=out, batch_size=2, include_path=str(task_dir), mode="hook")
+    return sweep.run_sweep(**{**args, **kw})
+
+
+def loglikelihoods(folder: Path) -> list[list]:
+    path = next(folder.rglob("samples_hn_test_sweep_*.jsonl"))
+    return [json.loads(line)["resps"] for line in path.read_text().splitlines()]
+
+
+def test_plan_and_alphas():
+    plan = sweep.plan_sweep([0.0, 1.0, 3.0], 2, "m.hneurons.json", "out/masks")
+    assert [c.name for c in plan] == ["baseline", "hneurons-alpha0", "random-seed0-alpha0", "random-seed1-alpha0",
+                                      "hneurons-alpha3", "random-seed0-alpha3", "random-seed1-alpha3"]
+    assert plan[2].mask == "out/masks/random-seed0.hneurons.json" and plan[2].seed == 0
+    assert sweep.parse_alphas(" 0, 1.5 ,3") == [0.0, 1.5, 3.0]
+    for bad, message in [("0,,1", "'' is not a number"), ("0,x", "'x' is not a number"), ("nan", "not a finite"),
+                         ("1,1", "given twice")]:
+        with pytest.raises(ValueError, match=message):
+            sweep.parse_alphas(bad)
+    with pytest.raises(ValueError, match="--controls must be >= 0"):
+        sweep.plan_sweep([0.0], -1, "m", "x")
+
+
+def test_bad_arguments_refused_before_loading(tmp_path, capsys, tiny_mask):
+    # a model that does not exist: reaching the loader would fail differently
+    assert main(["sweep", "--model", str(tmp_path / "nope"), "--mask", str(tiny_mask), "--alphas", "0,a",
+                 "--tasks", "x", "--out", str(tmp_path / "o")]) == 1
+    assert "--alphas: 'a' is not a number" in capsys.readouterr().err
+    assert main(["sweep", "--model", str(tmp_path / "nope"), "--mask", str(tiny_mask), "--controls", "-2",
+                 "--tasks", "x", "--out", str(tmp_path / "o")]) == 1
+    assert "--controls must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_mask_for_another_model_refused(tiny_llama_dir, task_dir, tmp_path):
+    wrong = NeuronMask(ModelSpec(30, 1536, "smollm2-135m-instruct"), (Neuron(0, 0),)).save(tmp_path / "w.hneurons.json")
+    with pytest.raises(MaskShapeError):
+        run(tiny_llama_dir, wrong, task_dir, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_sweep_writes_lm_eval_folders_and_resumes(tiny_llama_dir, tiny_mask, task_dir, tmp_path, monkeypatch):
+    loads = []
+    real_load = sweep._load_model
+    monkeypatch.setattr(sweep, "_load_model", lambda *a: loads.append(a) or real_load(*a))
+    out = tmp_path / "sweep"
+    folders = run(tiny_llama_dir, tiny_mask, task_dir, out)
+    assert len(loads) == 1  # one model load for all configurations
+    assert [f.name for f in folders] == ["baseline", "hneurons-alpha0", "random-seed0-alpha0", "hneurons-alpha2",
+                                         "random-seed0-alpha2"]
+    runs = {r.intervention.label: r for r in find_runs([out])}
+    assert set(runs) == {"none", "H-neurons α=0", "H-neurons α=2", "random #0 α=0", "random #0 α=2"}
+    h0 = runs["H-neurons α=0"].data["config"]
+    assert h0["model"] == "hneuron-hf" and "mask=" in h0["model_args"] and "alpha=0" in h0["model_args"]
+    assert h0["hneuron"]["mask_sha256"] == NeuronMask.load(tiny_mask).sha256()
+    control = NeuronMask.load(out / "masks" / "random-seed0.hneurons.json")
+    assert runs["random #0 α=2"].data["config"]["hneuron"]["mask_sha256"] == control.sha256()
+    assert [len(v) for v in control.by_layer().values()] == [24, 24]  # the mask's per-layer counts
+    # the intervention reaches the model: H at alpha 0 changes log-likelihoods, the baseline is the plain model
+    assert loglikelihoods(out / "hneurons-alpha0") != loglikelihoods(out / "baseline")
+    plain = run(tiny_llama_dir, tiny_mask, task_dir, tmp_path / "again", alphas=[1.0], controls=0)
+    assert [f.name for f in plain] == ["baseline"]
+    assert loglikelihoods(tmp_path / "again" / "baseline") == loglikelihoods(out / "baseline")
+
+    # resumed: finished configurations are skipped, a half-written one is redone from scratch
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert set(manifest["finished"]) == {f.name for f in folders}
+    (out / "hneurons-alpha2" / sweep.DONE).unlink()
+    (out / ".random-seed0-alpha2.partial").mkdir()
+    done = []
+    monkeypatch.setattr(sweep, "_evaluate", lambda lm, config, *a: done.append(config.name) or
+                        (out / config.name / sweep.DONE).write_text("{}"))
+    run(tiny_llama_dir, tiny_mask, task_dir, out)
+    assert done == ["hneurons-alpha2"] and not (out / ".random-seed0-alpha2.partial").exists()
+
+    with pytest.raises(ValueError, match="other settings \\(alphas differ\\)"):
+        run(tiny_llama_dir, tiny_mask, task_dir, out, alphas=[0.0])
