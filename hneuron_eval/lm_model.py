@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections import Counter, defaultdict
 from typing import Any
 
 from lm_eval.api.registry import register_model
@@ -11,19 +13,22 @@ from lm_eval.models.huggingface import HFLM
 from hneuron_eval.builtin_models import builtin_info, resolve_pretrained
 from hneuron_eval.intervention import MODES, BoundScaling, NeuronScaling
 from hneuron_eval.masks import NeuronMask
+from hneuron_eval.monitor import Detector, put_score
 
 logger = logging.getLogger(__name__)
 
 
 @register_model("hneuron-hf")
 class HNeuronLM(HFLM):
-    """HFLM plus ``mask=`` / ``alpha=`` / ``mode=`` model args; without a mask it is plain ``hf``.
+    """HFLM plus ``mask=`` / ``alpha=`` / ``mode=`` / ``detector=`` model args; without them it is plain ``hf``.
 
     ``pretrained`` also accepts the offline built-in names (``smollm2-135m-instruct``,
     ``gemma-3-270m``). ``alpha`` overrides the mask's per-neuron / default alphas;
     ``mode`` is ``auto`` (fold when the weights allow it, else hook), ``fold`` or ``hook``.
     The intervention is applied around each model call and undone after it, so the
-    model's weights are unchanged between calls and after the run.
+    model's weights are unchanged between calls and after the run. ``detector`` (a probe folder
+    from ``hneuron-eval identify``) scores every generated answer from its own generation's
+    activations (``hneuron_eval/monitor.py``); the QA tasks report its AUROC and accuracy.
     """
 
     def __init__(
@@ -32,6 +37,7 @@ class HNeuronLM(HFLM):
         mask: str | None = None,
         alpha: float | str | None = None,
         mode: str = "auto",
+        detector: str | None = None,
         **kwargs: Any,
     ) -> None:
         if alpha is not None and mask is None:
@@ -45,6 +51,11 @@ class HNeuronLM(HFLM):
         self.scaling: BoundScaling | None = None
         if mask is not None:
             self.set_scaling(NeuronMask.load(mask), _parse_alpha(alpha), mode)
+        self.detector: Detector | None = None
+        self.monitor_stats: Counter[str] = Counter()  # answers per outcome: scored, or why not
+        if detector:
+            self.detector = Detector.load(detector, self.model, self.pretrained_name or str(self.pretrained))
+            self._setup_monitor()
 
     def set_scaling(self, mask: NeuronMask | None, alpha: float | None = None, mode: str = "auto") -> None:
         """Replace the intervention (None: none) without reloading the model, as a sweep does between runs."""
@@ -55,24 +66,75 @@ class HNeuronLM(HFLM):
         self.scaling = NeuronScaling(mask, alpha, mode).bind(self.model)  # type: ignore[arg-type]
         logger.info("hneuron-hf: %s", self.scaling.to_dict())
 
+    def _setup_monitor(self) -> None:
+        from hneuron_eval.identify.answer_span import SpanFinder
+
+        config = self.model.generation_config
+        eos = config.eos_token_id if config.eos_token_id is not None else self.tokenizer.eos_token_id
+        # the identification pipeline's answer end: the first end-of-sequence token
+        self._end_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
+        self._finder = SpanFinder(self.tokenizer, "span")
+        self._pending: list[tuple[float | None, str]] = []
+        logger.info("hneuron-hf: detector %s", self.detector.to_dict())
+
     def _model_call(self, *args: Any, **kwargs: Any):
         if self.scaling is None:
             return super()._model_call(*args, **kwargs)
         with self.scaling.apply():
             return super()._model_call(*args, **kwargs)
 
-    def _model_generate(self, *args: Any, **kwargs: Any):
-        if self.scaling is None:
-            return super()._model_generate(*args, **kwargs)
-        with self.scaling.apply():
-            return super()._model_generate(*args, **kwargs)
+    def _model_generate(self, context, *args: Any, **kwargs: Any):
+        scaled = self.scaling.apply() if self.scaling is not None else contextlib.nullcontext()
+        if self.detector is None:
+            with scaled:
+                return super()._model_generate(context, *args, **kwargs)
+        with scaled, self.detector.watch() as recording:  # watch inside: a folded mask's columns are read scaled
+            out = super()._model_generate(context, *args, **kwargs)
+        for features, note in self.detector.answer_features(recording, context.shape[1], out, self._end_ids,
+                                                            self._finder):
+            self._pending.append((None if features is None else self.detector.score(features), note))
+        return out
+
+    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
+        if self.detector is None:
+            return super().generate_until(requests, disable_tqdm)
+        # HFLM reports each answer, in generation order, to its cache hook: pair it there with its score
+        by_context: dict[str, list[tuple[float | None, str]]] = defaultdict(list)
+        hook = self.cache_hook
+        self.cache_hook = _ScoreTap(hook, self._pending, by_context)
+        try:
+            results = super().generate_until(requests, disable_tqdm)
+        finally:
+            self.cache_hook = hook
+            self._pending.clear()
+        for request in requests:
+            queue = by_context.get(request.args[0])
+            score, note = queue.pop(0) if queue else (None, "not generated here (cached response)")
+            self.monitor_stats[note] += 1
+            put_score(request.task_name, request.doc, score)
+        logger.info("hneuron-hf: detector answers %s", dict(sorted(self.monitor_stats.items())))
+        return results
 
     def get_model_info(self) -> dict:
         info = super().get_model_info()
         info["hneuron"] = self.scaling.to_dict() if self.scaling is not None else None
+        if self.detector is not None:
+            info["hneuron_detector"] = {**self.detector.to_dict(), "answers": dict(sorted(self.monitor_stats.items()))}
         if self.pretrained_name is not None and (builtin := builtin_info(str(self.pretrained))) is not None:
             info["hneuron_builtin_model"] = builtin
         return info
+
+
+class _ScoreTap:
+    """Stands in for HFLM's cache hook during generate_until: pairs each answer's context with its score."""
+
+    def __init__(self, inner: Any, pending: list, by_context: dict):
+        self.inner, self.pending, self.by_context = inner, pending, by_context
+
+    def add_partial(self, attr: str, req: Any, res: Any) -> None:
+        if attr == "generate_until" and self.pending:
+            self.by_context[req[0]].append(self.pending.pop(0))
+        self.inner.add_partial(attr, req, res)
 
 
 def _parse_alpha(alpha: float | str | None) -> float | None:

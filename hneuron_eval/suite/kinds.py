@@ -47,6 +47,7 @@ class TaskKind:
     chat: Callable[[dict], prompts.Messages]
     base: Callable[[dict, str], str]
     needs_answers: bool = False  # user JSONL rows must carry "answers"
+    monitored: bool = False  # correct vs hallucinated answers: the H-neuron detector is scored on them
 
 
 def _first(*checks: tuple[str, Callable[[], bool]], otherwise: str) -> str:
@@ -179,6 +180,7 @@ KINDS: dict[str, TaskKind] = {
             chat=lambda doc: prompts.user_turn(doc["question"] + prompts.QA_SUFFIX),
             base=lambda doc, shots: prompts.few_shot(prompts.QA_SHOTS[shots], doc["question"]),
             needs_answers=True,
+            monitored=True,
         ),
         TaskKind(
             "selfaware",
@@ -256,5 +258,4 @@ def classify(kind: str, doc: dict, results: Sequence[Any] | str | None, judge: J
 
 def score(kind: str, doc: dict, results: Sequence[Any] | str | None, judge: Judge) -> dict[str, float]:
     """Per-document metrics for one task kind; only the metrics that apply to the doc's side are returned."""
-    spec = get_kind(kind)
-    return spec.measure(doc, spec.classify(judge, doc, response_text(results)))
+    return get_kind(kind).measure(doc, classify(kind, doc, results, judge))

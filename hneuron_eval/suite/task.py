@@ -6,8 +6,8 @@ from typing import Any
 
 from lm_eval.api.task import ConfigurableTask
 
-from hneuron_eval import judges
-from hneuron_eval.suite.kinds import METRICS, get_kind, score
+from hneuron_eval import judges, monitor
+from hneuron_eval.suite.kinds import METRICS, classify, get_kind
 
 
 class HNTask(ConfigurableTask):
@@ -29,18 +29,32 @@ class HNTask(ConfigurableTask):
         judge = judges.judge_from_metadata(meta)
         meta["hn_judge_version"] = f"{judge.name}:{judge.version}"
         config["metadata"] = meta
-        kind = self.kind.name
-        config["process_results"] = lambda doc, results: score(kind, doc, results, judge)
-        config.setdefault(
-            "metric_list",
-            [{"metric": m, "aggregation": "mean", "higher_is_better": METRICS[m]} for m in self.kind.metrics],
-        )
+        config["process_results"] = self._scorer(judge, config["task"])
+        metrics = [{"metric": m, "aggregation": "mean", "higher_is_better": METRICS[m]} for m in self.kind.metrics]
+        if self.kind.monitored:  # reported only when a detector watched the generation (hneuron-hf detector=)
+            metrics += [{"metric": m, "aggregation": agg, "higher_is_better": hib}
+                        for m, (agg, hib) in monitor.METRICS.items()]
+        config.setdefault("metric_list", metrics)
         if "hn_max_gen_toks" in meta:
             config["generation_kwargs"] = {
                 **(config.get("generation_kwargs") or {}),
                 "max_gen_toks": int(meta["hn_max_gen_toks"]),
             }
         super().__init__(config=config, **kwargs)
+
+    def _scorer(self, judge: judges.Judge, task: str):
+        kind = self.kind
+
+        def process_results(doc: dict, results: list) -> dict:
+            cls = classify(kind.name, doc, results, judge)
+            metrics: dict = kind.measure(doc, cls)
+            if kind.monitored:
+                watched, score = monitor.take_score(task, doc)
+                if watched:
+                    metrics.update(monitor.detector_metrics(score, cls))
+            return metrics
+
+        return process_results
 
     def download(self, dataset_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         """Call the loader with the task metadata, without lm-eval's generic hint about ``--metadata``."""

@@ -1,0 +1,268 @@
+"""The H-neuron detector inside lm-eval: score each generated answer from the activations of its own generation.
+
+While ``hneuron-hf`` generates, forward hooks on the down projections keep, for the neurons the
+probe reads (its non-zero weights), the CETT value of every decoding step. Token k of an answer
+is fed to the model at decoding step k+1, so its CETT comes from that step: no second forward
+pass. The features are the identification pipeline's (``identify/cett.py``): CETT averaged over
+the answer tokens found by its first-line rule (``identify/answer_span.py``) in the generated
+token ids, cut at the first end-of-sequence token. One token can be missing: the last generated
+token is never fed back, so an answer span that runs to the generation budget loses its final
+token (counted per run in ``HNeuronLM.monitor_stats``).
+
+Scores reach the task through a per-process table keyed by task name and document: the model
+writes them after each ``generate_until`` call, the task's ``process_results`` takes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hneuron_eval.identify.answer_span import RULE, SpanFinder
+from hneuron_eval.identify.probe import INPUT_DEFINITION, HNeuronProbe
+from hneuron_eval.sites import FFNLayout, resolve_ffn
+
+N_BOOT = 2000
+_SCORES: dict[tuple[str, str], float | None] = {}
+
+
+class DetectorError(ValueError):
+    """A detector (probe folder) is missing, corrupt or made for something else; the message names the file."""
+
+
+def doc_key(task: str, doc: Any) -> tuple[str, str]:
+    """Identify a document of a task by its content (the same dict on the model's and the task's side)."""
+    text = json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False)
+    return task, hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def put_score(task: str, doc: Any, score: float | None) -> None:
+    """Hand a document's detector score (None: the answer could not be scored) to the task."""
+    _SCORES[doc_key(task, doc)] = score
+
+
+def take_score(task: str, doc: Any) -> tuple[bool, float | None]:
+    """(watched, score) of a document's answer, once; watched is False when no detector ran on it."""
+    key = doc_key(task, doc)
+    return (True, _SCORES.pop(key)) if key in _SCORES else (False, None)
+
+
+def probe_paths(path: str | Path) -> tuple[Path, Path]:
+    """(probe.json, probe.safetensors) of a probe folder or of a ``probe.json`` path."""
+    path = Path(path)
+    header = path / "probe.json" if path.is_dir() else path.with_suffix(".json")
+    return header, header.with_suffix(".safetensors")
+
+
+@dataclass
+class _Recording:
+    """CETT of the watched neurons per decoding call: layer -> list of (B, T, n) tensors."""
+
+    calls: dict[int, list[torch.Tensor]] = field(default_factory=dict)
+
+
+class Detector:
+    """A saved H-neuron probe bound to one model; ``watch()`` records, ``scores()`` turns a generation into scores."""
+
+    def __init__(self, probe: HNeuronProbe, header: dict[str, Any], source: Path, layout: FFNLayout):
+        self.probe, self.header, self.source, self.layout = probe, header, source, layout
+        flat, _ = probe.neuron_weights()
+        self.flat = np.sort(flat)
+        self.layers: dict[int, torch.Tensor] = {}  # layer -> watched neuron indices, ascending
+        for i in self.flat:
+            self.layers.setdefault(int(i) // layout.d_ff, []).append(int(i) % layout.d_ff)  # type: ignore[arg-type]
+        self.layers = {layer: torch.tensor(idx) for layer, idx in self.layers.items()}
+
+    @classmethod
+    def load(cls, path: str | Path, model: nn.Module, model_name: str) -> Detector:
+        """Read a probe folder and check it against ``model``: before any generation, with errors naming the file."""
+        header_path, tensor_path = probe_paths(path)
+        for p in (header_path, tensor_path):
+            if not p.is_file():
+                raise DetectorError(f"detector {path}: missing file {p} (a probe folder holds probe.json and "
+                                    "probe.safetensors, as written by hneuron-eval identify/probe)")
+        try:
+            probe, header = HNeuronProbe.load(header_path)
+        except Exception as exc:  # a truncated safetensors or JSON: say which file
+            raise DetectorError(f"detector {header_path}: unreadable probe ({type(exc).__name__}: {exc})") from None
+        layout = resolve_ffn(model)
+        identity = header.get("identity", {})
+        if (identity.get("num_layers"), identity.get("d_ff")) != (layout.num_layers, layout.d_ff):
+            raise DetectorError(
+                f"detector {header_path}: made for {identity.get('model')!r} ({identity.get('num_layers')} layers x "
+                f"d_ff {identity.get('d_ff')}), this model has {layout.num_layers} layers x d_ff {layout.d_ff}")
+        made_for = str(identity.get("model") or "")
+        if made_for and model_name and Path(made_for).name != Path(model_name).name:
+            raise DetectorError(f"detector {header_path}: made for model {made_for!r}, not {model_name!r}")
+        for key, expected, found in (("input_definition", INPUT_DEFINITION, header.get("input_definition")),
+                                     ("answer_rule", RULE, header.get("answer_rule"))):
+            if found != expected:
+                raise DetectorError(f"detector {header_path}: field {key!r} is {found!r}; the monitor computes "
+                                    f"{expected!r}")
+        if probe.n_features_in_ != layout.num_neurons:
+            raise DetectorError(f"detector {header_path}: n_features_in {probe.n_features_in_} != "
+                                f"{layout.num_neurons} FFN neurons")
+        return cls(probe, header, header_path, layout)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What to record next to results."""
+        return {"probe": str(self.source), "model": self.header.get("identity", {}).get("model"),
+                "run_id": self.header.get("identity", {}).get("run_id"), "neurons_read": int(len(self.flat)),
+                "C": self.probe.C, "tokens": "answer span of the generated ids (first-line rule), as identification"}
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[_Recording]:
+        """Record the watched neurons' CETT on every forward call inside the block; hooks removed afterwards."""
+        rec = _Recording({layer: [] for layer in self.layers})
+        handles = []
+        for layer, idx in self.layers.items():
+            module = self.layout.down_projs[layer]
+            handles.append(module.register_forward_hook(self._hook(layer, idx, module, rec)))
+        try:
+            yield rec
+        finally:
+            for h in handles:
+                h.remove()
+
+    def _hook(self, layer: int, idx: torch.Tensor, module: nn.Module, rec: _Recording):
+        base = getattr(module, "base_layer", module)
+        # column norms read when the block starts: a folded mask's scaled columns count as scaled, as with hooks
+        weight = base.weight.detach().float()
+        norms = (weight[idx] if self.layout.transposed else weight[:, idx]).norm(dim=1 if self.layout.transposed
+                                                                                 else 0)
+        bias = getattr(base, "bias", None)
+
+        def hook(mod: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            z = args[0].detach()[..., idx.to(args[0].device)].float().abs()
+            h = output.detach().float() if bias is None else output.detach().float() - bias.float()
+            rec.calls[layer].append((z * norms.to(z.device) / h.norm(dim=-1, keepdim=True).clamp_min(1e-12)).cpu())
+
+        return hook
+
+    def answer_features(self, rec: _Recording, context_width: int, output: torch.Tensor, end_ids: set[int],
+                        finder: SpanFinder) -> list[tuple[np.ndarray | None, str]]:
+        """Per row: the watched neurons' CETT averaged over the answer tokens (layer-major), or None, and a note."""
+        steps = {layer: calls[1:] for layer, calls in rec.calls.items()}  # calls[0] is the prompt's forward
+        n_steps = min((len(c) for c in steps.values()), default=0)
+        out: list[tuple[np.ndarray | None, str]] = []
+        for row, seq in enumerate(output[:, context_width:].tolist()):
+            cut = next((k for k, t in enumerate(seq) if t in end_ids), len(seq))
+            start, end, _ = finder.find(seq[:cut])
+            fed = [k for k in range(start, end) if k < n_steps]  # token k is fed at step k+1 (index k here)
+            if not self.layers or not fed:
+                out.append((None, "probe reads no neuron" if not self.layers else "no answer tokens"))
+                continue
+            values = [torch.stack([steps[layer][k][row, -1] for k in fed]).mean(dim=0) for layer in self.layers]
+            note = "last answer token not fed back (budget)" if len(fed) < end - start else "scored"
+            out.append((torch.cat(values).double().numpy(), note))
+        return out
+
+    def score(self, features: np.ndarray) -> float:
+        """Probability of hallucination the probe gives an answer with these watched-neuron features."""
+        x = np.zeros((1, self.layout.num_neurons))
+        x[0, self.flat] = features
+        return float(self.probe.predict_proba(x)[0, 1])
+
+
+# ---- lm-eval aggregations of the per-document items [score, label] ------------------------------------
+# Every document of a watched task reports every detector metric (NaN where its answer was not scored
+# or is neither correct nor hallucinated), so lm-eval counts the same documents for all of them.
+
+def _labelled(items: list) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(items, dtype=float).reshape(-1, 2)
+    keep = np.isfinite(arr).all(axis=1)
+    return arr[keep, 0], arr[keep, 1]
+
+
+def _auc(hallucinated: np.ndarray, correct: np.ndarray) -> float:
+    """P(score of a hallucinated answer > score of a correct one), ties half: the AUROC."""
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(hallucinated, correct).statistic / (len(hallucinated) * len(correct)))
+
+
+def auroc(items: list) -> float:
+    """AUROC of the detector's scores against the task judge's hallucinated (1) / correct (0) labels."""
+    scores, labels = _labelled(items)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    return _auc(pos, neg) if len(pos) and len(neg) else math.nan
+
+
+def _auroc_ci(items: list) -> tuple[float, float]:
+    """95% percentile-bootstrap CI, resampling hallucinated and correct answers separately (seed 0)."""
+    from scipy.stats import bootstrap
+
+    scores, labels = _labelled(items)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if len(pos) < 2 or len(neg) < 2:
+        return math.nan, math.nan
+    res = bootstrap((pos, neg), _auc, vectorized=False, n_resamples=N_BOOT, method="percentile",
+                    random_state=np.random.default_rng(0))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def auroc_ci_low(items: list) -> float:
+    return _auroc_ci(items)[0]
+
+
+def auroc_ci_high(items: list) -> float:
+    return _auroc_ci(items)[1]
+
+
+def _hits(items: list, threshold: float = 0.5) -> tuple[int, int]:
+    scores, labels = _labelled(items)
+    return int(((scores > threshold) == (labels == 1)).sum()), len(labels)
+
+
+def accuracy(items: list) -> float:
+    """Share of labelled answers the probe classifies right at its threshold (probability 0.5)."""
+    k, n = _hits(items)
+    return k / n if n else math.nan
+
+
+def _accuracy_ci(items: list) -> tuple[float, float]:
+    from scipy.stats import binomtest
+
+    k, n = _hits(items)
+    if not n:
+        return math.nan, math.nan
+    ci = binomtest(k, n).proportion_ci(method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def accuracy_ci_low(items: list) -> float:
+    return _accuracy_ci(items)[0]
+
+
+def accuracy_ci_high(items: list) -> float:
+    return _accuracy_ci(items)[1]
+
+
+def detector_metrics(score: float | None, cls: str) -> dict[str, Any]:
+    """The per-document detector metrics of a QA answer of class ``cls`` (labelled when correct or hallucinated)."""
+    label = {"hallucinated": 1.0, "correct": 0.0}.get(cls, math.nan)
+    item = [math.nan if score is None else score, label]
+    covered = float(score is not None and not math.isnan(label))
+    return {"detector_coverage": covered, **{m: item for m in METRICS if m != "detector_coverage"}}
+
+
+# metric -> (aggregation, higher_is_better); the monitored kinds' metric_list adds these
+METRICS: dict[str, tuple[Any, bool]] = {
+    "detector_auroc": (auroc, True),
+    "detector_auroc_ci_low": (auroc_ci_low, True),
+    "detector_auroc_ci_high": (auroc_ci_high, True),
+    "detector_accuracy": (accuracy, True),
+    "detector_accuracy_ci_low": (accuracy_ci_low, True),
+    "detector_accuracy_ci_high": (accuracy_ci_high, True),
+    "detector_coverage": ("mean", True),
+}

@@ -1,0 +1,154 @@
+"""The in-harness detector: identification's CETT from the generation itself, scores to the tasks, bad probes."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from lm_eval.api.instance import Instance
+from sklearn.metrics import roc_auc_score
+
+from hneuron_eval import monitor
+from hneuron_eval.identify.answer_span import RULE, SpanFinder
+from hneuron_eval.identify.cett import CETTExtractor, FeatureRow
+from hneuron_eval.identify.probe import HNeuronProbe
+from hneuron_eval.lm_model import HNeuronLM
+from hneuron_eval.masks import Neuron, NeuronMask
+from hneuron_eval.monitor import DetectorError
+
+WATCHED = [3, 17, 40, 48 + 5, 48 + 30]  # flat indices: layer 0 neurons 3, 17, 40; layer 1 neurons 5, 30
+PROMPTS = ["Q: Who wrote Hamlet?\nA:", "The capital of France is", "x"]
+
+
+def save_probe(folder, model_name: str, weights=(2.0, -1.5, 0.7, 1.2, -0.4), **header) -> str:
+    probe = HNeuronProbe(C=1.0)
+    probe.coef_ = np.zeros(96)
+    probe.coef_[WATCHED] = weights
+    probe.intercept_, probe.n_features_in_, probe.classes_ = -0.3, 96, np.array([0, 1])
+    probe.save(folder / "probe", {"model": model_name, "num_layers": 2, "d_ff": 48, "run_id": "test"},
+               {"answer_rule": RULE, **header})
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def probe_dir(tiny_llama_dir, tmp_path_factory):
+    return save_probe(tmp_path_factory.mktemp("probe"), tiny_llama_dir.name)
+
+
+def lm(path, **kw):
+    return HNeuronLM(pretrained=str(path), device="cpu", batch_size=3, dtype="float32", **kw)
+
+
+def requests(task="hn_t", max_gen_toks=12):
+    args = {"until": ["\n\n"], "max_gen_toks": max_gen_toks, "do_sample": False}
+    return [Instance("generate_until", {"q": p}, (p, dict(args)), i, metadata=(task, i, 1))
+            for i, p in enumerate(PROMPTS)]
+
+
+def test_features_are_identifications_cett_of_the_generated_answer(tiny_llama_dir, probe_dir):
+    """Generation-time features == CETTExtractor (the identification pipeline) on prompt + generated ids."""
+    model = lm(tiny_llama_dir, detector=probe_dir)
+    det, tok = model.detector, model.tokenizer
+    enc = tok(PROMPTS, return_tensors="pt", padding=True, padding_side="left")
+    with det.watch() as rec:
+        out = model.model.generate(**enc, max_new_tokens=10, do_sample=False, pad_token_id=tok.pad_token_id)
+    finder = SpanFinder(tok, "span")
+    got = det.answer_features(rec, enc["input_ids"].shape[1], out, model._end_ids, finder)
+    extractor = CETTExtractor(model.model, padding_side="right", pad_id=tok.pad_token_id)
+    compared = 0
+    for i, (features, note) in enumerate(got):
+        prompt = enc["input_ids"][i][enc["attention_mask"][i].bool()].tolist()
+        seq = out[i, enc["input_ids"].shape[1]:].tolist()
+        seq = seq[:next((k for k, t in enumerate(seq) if t in model._end_ids), len(seq))]
+        start, end, _ = finder.find(seq)
+        if note != "scored":  # the last generated token is never fed back: score without it
+            assert note == "last answer token not fed back (budget)" and end == len(seq)
+            end -= 1
+        if features is None or end <= start:
+            continue
+        answer, _ = extractor.extract([FeatureRow(str(i), prompt, seq, (start, end))])
+        np.testing.assert_allclose(features, answer[0, WATCHED], rtol=1e-4, atol=1e-6)
+        assert det.score(features) == pytest.approx(float(det.probe.predict_proba(answer)[0, 1]), abs=1e-5)
+        compared += 1
+    assert compared >= 2
+
+
+def test_generate_until_scores_every_answer_and_changes_nothing(tiny_llama_dir, probe_dir, tmp_path):
+    plain = lm(tiny_llama_dir).generate_until(requests())
+    watched = lm(tiny_llama_dir, detector=probe_dir)
+    assert watched.generate_until(requests()) == plain  # the monitor only reads activations
+    for r in requests():
+        seen, score = monitor.take_score("hn_t", r.doc)
+        assert seen and (score is None or 0 < score < 1)
+    assert sum(watched.monitor_stats.values()) == len(PROMPTS)
+    assert watched.get_model_info()["hneuron_detector"]["neurons_read"] == len(WATCHED)
+    assert monitor.take_score("hn_t", requests()[0].doc) == (False, None)  # taken once
+    assert not any(m._forward_hooks for m in watched.detector.layout.down_projs)  # hooks removed
+
+
+def test_detector_with_a_mask_fold_and_hook_agree(tiny_llama_dir, probe_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    mask = NeuronMask.for_model(AutoModelForCausalLM.from_pretrained(tiny_llama_dir),
+                                [Neuron(0, 3), Neuron(0, 17), Neuron(1, 30)], name=tiny_llama_dir.name)
+    path = mask.save(tmp_path / "m.hneurons.json")
+    scores = {}
+    for mode in ("fold", "hook"):
+        model = lm(tiny_llama_dir, detector=probe_dir, mask=str(path), alpha=2.0, mode=mode)
+        texts = model.generate_until(requests(task=f"hn_{mode}"))
+        scores[mode] = (texts, [monitor.take_score(f"hn_{mode}", r.doc)[1] for r in requests()])
+    assert scores["fold"][0] == scores["hook"][0]
+    for a, b in zip(scores["fold"][1], scores["hook"][1]):
+        assert (a is None and b is None) or a == pytest.approx(b, abs=1e-5)
+
+
+def test_bad_detectors_refused_before_generation(tiny_llama_dir, tmp_path):
+    with pytest.raises(DetectorError, match="missing file .*probe.json"):
+        lm(tiny_llama_dir, detector=str(tmp_path))
+    other = save_probe(tmp_path / "other", "smollm2-135m-instruct")
+    with pytest.raises(DetectorError, match="made for model 'smollm2-135m-instruct'"):
+        lm(tiny_llama_dir, detector=other)
+    defined = save_probe(tmp_path / "def", tiny_llama_dir.name, input_definition={"feature": "something else"})
+    with pytest.raises(DetectorError, match="field 'input_definition'"):
+        lm(tiny_llama_dir, detector=defined)
+    corrupt = save_probe(tmp_path / "corrupt", tiny_llama_dir.name)
+    (tmp_path / "corrupt" / "probe.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(DetectorError, match="unreadable probe"):
+        lm(tiny_llama_dir, detector=corrupt)
+    header = tmp_path / "shape" / "probe.json"
+    save_probe(tmp_path / "shape", tiny_llama_dir.name)
+    data = json.loads(header.read_text())
+    data["identity"]["d_ff"] = 64
+    header.write_text(json.dumps(data))
+    with pytest.raises(DetectorError, match="2 layers x d_ff 64"):
+        lm(tiny_llama_dir, detector=str(tmp_path / "shape"))
+
+
+def test_aggregations():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 200).astype(float)
+    scores = np.clip(labels * 0.3 + rng.normal(0.4, 0.2, 200), 0, 1)
+    items = [[s, y] for s, y in zip(scores, labels)] + [[0.9, math.nan], [math.nan, 1.0]]  # unlabelled, unscored
+    assert monitor.auroc(items) == pytest.approx(roc_auc_score(labels, scores))
+    low, high = monitor.auroc_ci_low(items), monitor.auroc_ci_high(items)
+    assert low < monitor.auroc(items) < high and high - low < 0.3
+    assert monitor.accuracy(items) == pytest.approx(((scores > 0.5) == (labels == 1)).mean())
+    assert monitor.accuracy_ci_low(items) < monitor.accuracy(items) < monitor.accuracy_ci_high(items)
+    assert math.isnan(monitor.auroc([[0.2, 1.0], [0.4, 1.0]]))  # one class: no AUROC, not a number that looks real
+    declined = monitor.detector_metrics(0.7, "declined")
+    assert declined["detector_coverage"] == 0.0 and math.isnan(declined["detector_auroc"][1])
+    assert monitor.detector_metrics(0.7, "hallucinated")["detector_auroc"] == [0.7, 1.0]
+
+
+def test_qa_task_reports_detector_metrics_only_when_watched():
+    from lm_eval.tasks import TaskManager
+
+    task = TaskManager().load_task_or_group(["hn_triviaqa"])["hn_triviaqa"]
+    doc = task.dataset["test"][0]
+    right = doc["aliases"][0]
+    plain = task.process_results(doc, [right])
+    assert plain["accuracy"] == 1.0 and not any(k.startswith("detector_") for k in plain)
+    monitor.put_score("hn_triviaqa", doc, 0.2)
+    watched = task.process_results(doc, [right])
+    assert watched["detector_auroc"] == [0.2, 0.0] and watched["detector_coverage"] == 1.0
+    assert "detector_auroc" in task.aggregation() and task.higher_is_better()["detector_auroc"] is True
