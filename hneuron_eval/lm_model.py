@@ -48,6 +48,12 @@ class HNeuronLM(HFLM):
         if isinstance(pretrained, str):
             pretrained = resolve_pretrained(pretrained)
         super().__init__(pretrained=pretrained, **kwargs)
+        accelerator = getattr(self, "accelerator", None)
+        if accelerator is not None and accelerator.num_processes > 1 and self.world_size == 1:
+            # HFLM shards requests across processes only when it counts more than one GPU
+            # (lm_eval/models/huggingface.py `elif gpus > 1`); on CPU (gloo) every process would
+            # otherwise evaluate every document. The evaluator's gathers work the same on CPU.
+            self._rank, self._world_size = accelerator.process_index, accelerator.num_processes
         self.scaling: BoundScaling | None = None
         if mask is not None:
             self.set_scaling(NeuronMask.load(mask), _parse_alpha(alpha), mode)
