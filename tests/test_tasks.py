@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hneuron_eval import monitor
 from hneuron_eval.datafiles import DATA_DIR
 from hneuron_eval.judges import RULES_VERSION
 from hneuron_eval.suite import kinds, prompts
@@ -99,8 +100,9 @@ def test_yamls_are_thin_and_name_a_registered_kind():
 def test_loaded_tasks_carry_the_kind_metrics_with_truthful_directions(loaded):
     for name, task in loaded.items():
         kind = kinds.get_kind(task.config.metadata["hn_kind"])
-        assert [m["metric"] for m in task.config.metric_list] == list(kind.metrics)
-        assert task.higher_is_better() == {m: kinds.METRICS[m] for m in kind.metrics}
+        detector = {m: hib for m, (_, hib) in monitor.METRICS.items()} if kind.monitored else {}
+        assert [m["metric"] for m in task.config.metric_list] == [*kind.metrics, *detector]
+        assert task.higher_is_better() == {**{m: kinds.METRICS[m] for m in kind.metrics}, **detector}
         gen = task.config.generation_kwargs
         assert gen["max_gen_toks"] == task.config.metadata["hn_max_gen_toks"] and gen["until"] == ["\nQ:"]
         assert task.config.metadata["hn_judge_version"] == f"rule:{RULES_VERSION}"
