@@ -65,6 +65,8 @@ def main(out: str, base: str, *runs: str) -> None:
                     f"| {Path(run).name} | {task} | {metric} | {sum(a) / len(a):.3f} | {sum(b) / len(b):.3f} | "
                     f"{len(ids)} | {up} | {down} | {sign_test(up, down):.2g} |"
                 )
+    if len(lines) == 5:
+        raise SystemExit(f"no task of {base} was logged in any of {', '.join(runs)}: nothing to compare")
     table = "\n".join(lines) + "\n"
     print(table)
     write_text_atomic(out, table)

@@ -145,3 +145,24 @@ def test_bad_inputs(tmp_path, capsys):
     assert "results_x.json: skipped, not an lm-eval results file (missing config" in err
     assert "no usable lm-eval results" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.browser
+def test_leaderboard_page_sorts_in_chromium(runs, tmp_path, browser):
+    """The written leaderboard.html, opened from disk: sort by a change column and read the table back."""
+    from selenium.webdriver.common.by import By
+
+    build_leaderboard([runs], tmp_path / "out", n_boot=200)
+    browser.get((tmp_path / "out" / "leaderboard.html").as_uri())
+
+    def column(key: str) -> list[str]:
+        rows = browser.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")
+        return [r.find_element(By.CSS_SELECTOR, f'td[data-key="{key}"]').text for r in rows]
+
+    assert column("intervention")[0] == "none" and len(column("intervention")) == 8
+    browser.find_element(By.CSS_SELECTOR, '#leaderboard th[data-key="t1/rate:delta"]').click()
+    deltas = column("t1/rate:delta")
+    numbers = [float(d.rstrip("*")) for d in deltas if d and not d.startswith("n/a")]
+    assert numbers == sorted(numbers) and numbers[0] < 0 < numbers[-1]
+    assert deltas[0] == "-0.250*"  # H-neurons at alpha 2: 10 of 40 documents down, survives the correction
+    assert column("intervention")[0] == "H-neurons α=2"

@@ -1,16 +1,9 @@
 """The HTML leaderboard: escaped, deterministic, offline; sorting and filtering work in a real headless Chromium."""
 
-from pathlib import Path
-
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from hneuron_eval.leaderboard_html import render_html
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 COLUMNS = [
     {"key": "model", "label": "Model", "type": "text"},
@@ -82,25 +75,6 @@ def test_no_network_references():
 def test_unknown_column_type_is_an_error():
     with pytest.raises(ValueError, match="'text' or 'number'"):
         render_html("t", [{"key": "k", "label": "K", "type": "numeric"}], [])
-
-
-@pytest.fixture
-def browser(tmp_path):
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} not found: "
-                    "install Debian's chromium and chromium-driver (make test does this)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def visible_rows(driver) -> list[tuple[str, str]]:
