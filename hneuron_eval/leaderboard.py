@@ -397,9 +397,9 @@ def _rel(path: Path, out: Path) -> str:
 def _csv(board: Leaderboard) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["model", "intervention", "kind", "alpha", "seed", "task", "metric", "higher_is_better",
-                     "value", "stderr", "delta", "ci_low", "ci_high", "up", "down", "docs", "p", "q", "significant",
-                     "note"])
+    writer.writerow(["model", "intervention", "kind", "alpha", "seed", "mask_sha256", "task", "metric",
+                     "higher_is_better", "value", "stderr", "delta", "ci_low", "ci_high", "up", "down", "docs", "p",
+                     "q", "significant", "note"])
     for row in board.rows:
         i = row.run.intervention
         for c in board.columns:
@@ -410,7 +410,8 @@ def _csv(board: Leaderboard) -> str:
             test = ([ch.delta, *(ch.ci or ("", "")), ch.up, ch.down, ch.docs, ch.p, ch.q, ch.significant, ""]
                     if isinstance(ch, Change) else [""] * 9 + [ch or ""])
             writer.writerow([row.run.model_label, i.label, i.kind, "" if i.alpha is None else i.alpha,
-                             "" if i.seed is None else i.seed, c.task, c.metric, c.higher_is_better,
+                             "" if i.seed is None else i.seed, i.mask_sha256 or "", c.task, c.metric,
+                             c.higher_is_better,
                              value[0], "" if value[1] is None else value[1], *test])
     return buf.getvalue()
 

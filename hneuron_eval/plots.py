@@ -45,6 +45,10 @@ def dose_response_plots(runs: list[Run], columns: list[Column], folder: Path) ->
             fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})  # no version stamp: same bytes
         plt.close(fig)
         written.append((f"{folder.name}/{path.name}", f"{model}: dose-response"))
+    kept = {Path(path).name for path, _ in written}
+    for stale in folder.glob("*.png") if folder.is_dir() else ():
+        if stale.name not in kept:
+            stale.unlink()  # a plot of a model no longer among the inputs
     return written
 
 

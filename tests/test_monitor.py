@@ -73,10 +73,22 @@ def test_features_are_identifications_cett_of_the_generated_answer(tiny_llama_di
     assert compared >= 2
 
 
+def forward_calls(model) -> tuple[list[str], list]:
+    """Generated texts and the number of forward passes of the decoder body."""
+    calls = []
+    handle = model.model.model.register_forward_pre_hook(lambda *a: calls.append(1))
+    try:
+        return model.generate_until(requests()), calls
+    finally:
+        handle.remove()
+
+
 def test_generate_until_scores_every_answer_and_changes_nothing(tiny_llama_dir, probe_dir, tmp_path):
-    plain = lm(tiny_llama_dir).generate_until(requests())
+    plain, plain_calls = forward_calls(lm(tiny_llama_dir))
     watched = lm(tiny_llama_dir, detector=probe_dir)
-    assert watched.generate_until(requests()) == plain  # the monitor only reads activations
+    texts, watched_calls = forward_calls(watched)
+    assert texts == plain  # the monitor only reads activations
+    assert len(watched_calls) == len(plain_calls)  # and adds no forward pass
     for r in requests():
         seen, score = monitor.take_score("hn_t", r.doc)
         assert seen and (score is None or 0 < score < 1)
