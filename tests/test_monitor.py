@@ -150,17 +150,3 @@ def test_aggregations():
     declined = monitor.detector_metrics(0.7, "declined")
     assert declined["detector_coverage"] == 0.0 and math.isnan(declined["detector_auroc"][1])
     assert monitor.detector_metrics(0.7, "hallucinated")["detector_auroc"] == [0.7, 1.0]
-
-
-def test_qa_task_reports_detector_metrics_only_when_watched():
-    from lm_eval.tasks import TaskManager
-
-    task = TaskManager().load_task_or_group(["hn_triviaqa"])["hn_triviaqa"]
-    doc = task.dataset["test"][0]
-    right = doc["aliases"][0]
-    plain = task.process_results(doc, [right])
-    assert plain["accuracy"] == 1.0 and not any(k.startswith("detector_") for k in plain)
-    monitor.put_score("hn_triviaqa", doc, 0.2)
-    watched = task.process_results(doc, [right])
-    assert watched["detector_auroc"] == [0.2, 0.0] and watched["detector_coverage"] == 1.0
-    assert "detector_auroc" in task.aggregation() and task.higher_is_better()["detector_auroc"] is True

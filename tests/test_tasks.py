@@ -255,3 +255,15 @@ def test_adding_tasks_doc(tiny_model_dir, tmp_path):
         [sys.executable, "-m", "lm_eval", *args], cwd=tmp_path, capture_output=True, text=True, timeout=600
     )
     assert bad.returncode != 0 and "capitals.jsonl:1: answers: expected a non-empty list of strings" in bad.stderr
+
+
+def test_qa_task_reports_detector_metrics_only_when_watched(loaded):
+    task = loaded["hn_triviaqa"]
+    doc = task.dataset["test"][0]
+    right = doc["aliases"][0]
+    plain = task.process_results(doc, [right])
+    assert plain["accuracy"] == 1.0 and not any(k.startswith("detector_") for k in plain)
+    monitor.put_score("hn_triviaqa", doc, 0.2)
+    watched = task.process_results(doc, [right])
+    assert watched["detector_auroc"] == [0.2, 0.0] and watched["detector_coverage"] == 1.0
+    assert "detector_auroc" in task.aggregation() and task.higher_is_better()["detector_auroc"] is True
