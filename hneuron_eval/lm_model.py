@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 from collections import Counter, defaultdict
 from typing import Any
@@ -38,6 +39,7 @@ class HNeuronLM(HFLM):
         alpha: float | str | None = None,
         mode: str = "auto",
         detector: str | None = None,
+        detector_controls: str | None = None,
         **kwargs: Any,
     ) -> None:
         if alpha is not None and mask is None:
@@ -58,9 +60,14 @@ class HNeuronLM(HFLM):
         if mask is not None:
             self.set_scaling(NeuronMask.load(mask), _parse_alpha(alpha), mode)
         self.detector: Detector | None = None
+        self.controls: list[Detector] = []
         self.monitor_stats: Counter[str] = Counter()  # answers per outcome: scored, or why not
+        if detector_controls and not detector:
+            raise ValueError("hneuron-hf: detector_controls= was given without detector=")
         if detector:
-            self.detector = Detector.load(detector, self.model, self.pretrained_name or str(self.pretrained))
+            name = self.pretrained_name or str(self.pretrained)
+            self.detector = Detector.load(detector, self.model, name)
+            self.controls = [Detector.load(path, self.model, name) for path in _control_paths(detector_controls)]
             self._setup_monitor()
 
     def set_scaling(self, mask: NeuronMask | None, alpha: float | None = None, mode: str = "auto") -> None:
@@ -80,7 +87,7 @@ class HNeuronLM(HFLM):
         # the identification pipeline's answer end: the first end-of-sequence token
         self._end_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
         self._finder = SpanFinder(self.tokenizer, "span")
-        self._pending: list[tuple[float | None, str]] = []
+        self._pending: list[tuple] = []  # (score, control scores, note) per generated row, in order
         logger.info("hneuron-hf: detector %s", self.detector.to_dict())
 
     def _model_call(self, *args: Any, **kwargs: Any):
@@ -94,18 +101,22 @@ class HNeuronLM(HFLM):
         if self.detector is None:
             with scaled:
                 return super()._model_generate(context, *args, **kwargs)
-        with scaled, self.detector.watch() as recording:  # watch inside: a folded mask's columns are read scaled
+        detectors = [self.detector, *self.controls]
+        with scaled, contextlib.ExitStack() as stack:  # watch inside: a folded mask's columns are read scaled
+            recordings = [stack.enter_context(d.watch()) for d in detectors]
             out = super()._model_generate(context, *args, **kwargs)
-        for features, note in self.detector.answer_features(recording, context.shape[1], out, self._end_ids,
-                                                            self._finder):
-            self._pending.append((None if features is None else self.detector.score(features), note))
+        rows = [d.answer_features(r, context.shape[1], out, self._end_ids, self._finder)
+                for d, r in zip(detectors, recordings)]
+        for per_detector in zip(*rows):
+            scores = [None if f is None else d.score(f) for d, (f, _) in zip(detectors, per_detector)]
+            self._pending.append((scores[0], tuple(scores[1:]), per_detector[0][1]))
         return out
 
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
         if self.detector is None:
             return super().generate_until(requests, disable_tqdm)
         # HFLM reports each answer, in generation order, to its cache hook: pair it there with its score
-        by_context: dict[str, list[tuple[float | None, str]]] = defaultdict(list)
+        by_context: dict[str, list[tuple]] = defaultdict(list)
         hook = self.cache_hook
         self.cache_hook = _ScoreTap(hook, self._pending, by_context)
         try:
@@ -115,9 +126,9 @@ class HNeuronLM(HFLM):
             self._pending.clear()
         for request in requests:
             queue = by_context.get(request.args[0])
-            score, note = queue.pop(0) if queue else (None, "not generated here (cached response)")
+            score, controls, note = queue.pop(0) if queue else (None, (), "not generated here (cached response)")
             self.monitor_stats[note] += 1
-            put_score(request.task_name, request.doc, score)
+            put_score(request.task_name, request.doc, score, controls)
         logger.info("hneuron-hf: detector answers %s", dict(sorted(self.monitor_stats.items())))
         return results
 
@@ -125,10 +136,21 @@ class HNeuronLM(HFLM):
         info = super().get_model_info()
         info["hneuron"] = self.scaling.to_dict() if self.scaling is not None else None
         if self.detector is not None:
-            info["hneuron_detector"] = {**self.detector.to_dict(), "answers": dict(sorted(self.monitor_stats.items()))}
+            info["hneuron_detector"] = {**self.detector.to_dict(), "controls": [c.to_dict() for c in self.controls],
+                                        "answers": dict(sorted(self.monitor_stats.items()))}
         if self.pretrained_name is not None and (builtin := builtin_info(str(self.pretrained))) is not None:
             info["hneuron_builtin_model"] = builtin
         return info
+
+
+def _control_paths(pattern: str | None) -> list[str]:
+    """Probe folders matching a glob (``.../detectors/random-seed*``); a pattern matching none is an error."""
+    if not pattern:
+        return []
+    found = sorted(glob.glob(pattern))
+    if not found:
+        raise ValueError(f"hneuron-hf: detector_controls={pattern!r} matches no probe folder")
+    return found
 
 
 class _ScoreTap:

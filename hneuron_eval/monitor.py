@@ -33,7 +33,7 @@ from hneuron_eval.identify.probe import INPUT_DEFINITION, HNeuronProbe
 from hneuron_eval.sites import FFNLayout, resolve_ffn
 
 N_BOOT = 2000
-_SCORES: dict[tuple[str, str], float | None] = {}
+_SCORES: dict[tuple[str, str], tuple[float | None, tuple[float | None, ...]]] = {}
 
 
 class DetectorError(ValueError):
@@ -46,15 +46,15 @@ def doc_key(task: str, doc: Any) -> tuple[str, str]:
     return task, hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def put_score(task: str, doc: Any, score: float | None) -> None:
-    """Hand a document's detector score (None: the answer could not be scored) to the task."""
-    _SCORES[doc_key(task, doc)] = score
+def put_score(task: str, doc: Any, score: float | None, controls: tuple[float | None, ...] = ()) -> None:
+    """Hand a document's detector score (None: the answer could not be scored) and its controls' to the task."""
+    _SCORES[doc_key(task, doc)] = (score, tuple(controls))
 
 
-def take_score(task: str, doc: Any) -> tuple[bool, float | None]:
-    """(watched, score) of a document's answer, once; watched is False when no detector ran on it."""
+def take_score(task: str, doc: Any) -> tuple[bool, float | None, tuple[float | None, ...]]:
+    """(watched, score, control scores) of a document's answer, once; watched is False when no detector ran."""
     key = doc_key(task, doc)
-    return (True, _SCORES.pop(key)) if key in _SCORES else (False, None)
+    return (True, *_SCORES.pop(key)) if key in _SCORES else (False, None, ())
 
 
 def probe_paths(path: str | Path) -> tuple[Path, Path]:
@@ -178,8 +178,9 @@ class Detector:
 # Every document of a watched task reports every detector metric (NaN where its answer was not scored
 # or is neither correct nor hallucinated), so lm-eval counts the same documents for all of them.
 
-def _labelled(items: list) -> tuple[np.ndarray, np.ndarray]:
-    arr = np.asarray(items, dtype=float).reshape(-1, 2)
+def _labelled(items: list, column: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(scores of ``column``: 0 the detector, 2.. its controls; labels) of the scored, labelled answers."""
+    arr = np.array([[row[column], row[1]] for row in items], dtype=float).reshape(-1, 2)
     keep = np.isfinite(arr).all(axis=1)
     return arr[keep, 0], arr[keep, 1]
 
@@ -191,11 +192,34 @@ def _auc(hallucinated: np.ndarray, correct: np.ndarray) -> float:
     return float(mannwhitneyu(hallucinated, correct).statistic / (len(hallucinated) * len(correct)))
 
 
-def auroc(items: list) -> float:
+def auroc(items: list, column: int = 0) -> float:
     """AUROC of the detector's scores against the task judge's hallucinated (1) / correct (0) labels."""
-    scores, labels = _labelled(items)
+    scores, labels = _labelled(items, column)
     pos, neg = scores[labels == 1], scores[labels == 0]
     return _auc(pos, neg) if len(pos) and len(neg) else math.nan
+
+
+def _control_aurocs(items: list) -> list[float]:
+    width = min((len(row) for row in items), default=2)
+    return [auroc(items, column) for column in range(2, width)]
+
+
+def controls_auroc_mean(items: list) -> float:
+    """Mean AUROC of the control detectors (random neurons) on the same answers."""
+    aucs = [a for a in _control_aurocs(items) if not math.isnan(a)]
+    return float(np.mean(aucs)) if aucs else math.nan
+
+
+def controls_auroc_max(items: list) -> float:
+    """Best AUROC among the control detectors."""
+    aucs = [a for a in _control_aurocs(items) if not math.isnan(a)]
+    return max(aucs) if aucs else math.nan
+
+
+def controls_beaten(items: list) -> float:
+    """How many control detectors have a lower AUROC than the detector on the same answers."""
+    main = auroc(items)
+    return float(sum(a < main for a in _control_aurocs(items))) if not math.isnan(main) else math.nan
 
 
 def _auroc_ci(items: list) -> tuple[float, float]:
@@ -248,12 +272,17 @@ def accuracy_ci_high(items: list) -> float:
     return _accuracy_ci(items)[1]
 
 
-def detector_metrics(score: float | None, cls: str) -> dict[str, Any]:
-    """The per-document detector metrics of a QA answer of class ``cls`` (labelled when correct or hallucinated)."""
+def detector_metrics(score: float | None, cls: str, controls: tuple[float | None, ...] = ()) -> dict[str, Any]:
+    """Per-document detector metrics of a QA answer of class ``cls`` (labelled when correct or hallucinated).
+
+    The item every aggregation reads is [score, label, control scores...]; the control metrics
+    are reported only when control detectors watched the generation too.
+    """
     label = {"hallucinated": 1.0, "correct": 0.0}.get(cls, math.nan)
-    item = [math.nan if score is None else score, label]
-    covered = float(score is not None and not math.isnan(label))
-    return {"detector_coverage": covered, **{m: item for m in METRICS if m != "detector_coverage"}}
+    item = [math.nan if s is None else s for s in (score, label, *controls)]
+    out: dict[str, Any] = {"detector_coverage": float(score is not None and not math.isnan(label))}
+    out.update((m, item) for m in METRICS if m != "detector_coverage" and (controls or "controls" not in m))
+    return out
 
 
 # metric -> (aggregation, higher_is_better); the monitored kinds' metric_list adds these
@@ -265,4 +294,7 @@ METRICS: dict[str, tuple[Any, bool]] = {
     "detector_accuracy_ci_low": (accuracy_ci_low, True),
     "detector_accuracy_ci_high": (accuracy_ci_high, True),
     "detector_coverage": ("mean", True),
+    "detector_controls_beaten": (controls_beaten, True),
+    "detector_controls_auroc_mean": (controls_auroc_mean, True),
+    "detector_controls_auroc_max": (controls_auroc_max, True),
 }

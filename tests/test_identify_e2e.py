@@ -112,6 +112,22 @@ def test_identify_end_to_end(tiny_run, capsys):
     above = sum(tqa["h_neurons"]["accuracy"] > r["accuracy"] for r in tqa["random"])
     row = next(line for line in md.splitlines() if line.startswith("| TriviaQA |"))
     assert f"| {above}/2, " in row  # how many random-neuron sets the H-neuron detector beats
+    # the compared detectors are saved as probe folders the in-harness monitor loads, and score as evaluated
+    from sklearn.metrics import roc_auc_score
+
+    from hneuron_eval.identify.probe import HNeuronProbe
+    from hneuron_eval.lm_model import HNeuronLM
+
+    assert sorted(p.name for p in (out / "detectors").iterdir()) == ["h-neurons", "random-seed0", "random-seed1"]
+    h_detector, _ = HNeuronProbe.load(out / "detectors" / "h-neurons" / "probe")
+    test_x = np.load(out / "features" / "test" / "answer.npy")
+    test_y = json.loads((out / "features" / "test" / "meta.json").read_text())["labels"]
+    auroc = roc_auc_score(test_y, h_detector.predict_proba(test_x)[:, 1])
+    assert auroc == pytest.approx(tqa["h_neurons"]["auroc"])
+    watched = HNeuronLM(pretrained=str(tiny_run / "model"), device="cpu", dtype="float32",
+                        detector=str(out / "detectors" / "h-neurons"),
+                        detector_controls=str(out / "detectors" / "random-seed*"))
+    assert len(watched.controls) == 2 and watched.detector.layers
     # re-running resumes: nothing is sampled or extracted again, the same report comes out
     mtime = (out / "samples" / "train.jsonl").stat().st_mtime_ns
     assert main(args) == 0

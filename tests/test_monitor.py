@@ -20,10 +20,10 @@ WATCHED = [3, 17, 40, 48 + 5, 48 + 30]  # flat indices: layer 0 neurons 3, 17, 4
 PROMPTS = ["Q: Who wrote Hamlet?\nA:", "The capital of France is", "x"]
 
 
-def save_probe(folder, model_name: str, weights=(2.0, -1.5, 0.7, 1.2, -0.4), **header) -> str:
+def save_probe(folder, model_name: str, weights=(2.0, -1.5, 0.7, 1.2, -0.4), watched=WATCHED, **header) -> str:
     probe = HNeuronProbe(C=1.0)
     probe.coef_ = np.zeros(96)
-    probe.coef_[WATCHED] = weights
+    probe.coef_[watched] = weights
     probe.intercept_, probe.n_features_in_, probe.classes_ = -0.3, 96, np.array([0, 1])
     probe.save(folder / "probe", {"model": model_name, "num_layers": 2, "d_ff": 48, "run_id": "test"},
                {"answer_rule": RULE, **header})
@@ -90,11 +90,11 @@ def test_generate_until_scores_every_answer_and_changes_nothing(tiny_llama_dir, 
     assert texts == plain  # the monitor only reads activations
     assert len(watched_calls) == len(plain_calls)  # and adds no forward pass
     for r in requests():
-        seen, score = monitor.take_score("hn_t", r.doc)
-        assert seen and (score is None or 0 < score < 1)
+        seen, score, controls = monitor.take_score("hn_t", r.doc)
+        assert seen and (score is None or 0 < score < 1) and controls == ()
     assert sum(watched.monitor_stats.values()) == len(PROMPTS)
     assert watched.get_model_info()["hneuron_detector"]["neurons_read"] == len(WATCHED)
-    assert monitor.take_score("hn_t", requests()[0].doc) == (False, None)  # taken once
+    assert monitor.take_score("hn_t", requests()[0].doc) == (False, None, ())  # taken once
     assert not any(m._forward_hooks for m in watched.detector.layout.down_projs)  # hooks removed
 
 
@@ -109,9 +109,33 @@ def test_detector_with_a_mask_fold_and_hook_agree(tiny_llama_dir, probe_dir, tmp
         model = lm(tiny_llama_dir, detector=probe_dir, mask=str(path), alpha=2.0, mode=mode)
         texts = model.generate_until(requests(task=f"hn_{mode}"))
         scores[mode] = (texts, [monitor.take_score(f"hn_{mode}", r.doc)[1] for r in requests()])
+    assert any(score is not None for score in scores["fold"][1])
     assert scores["fold"][0] == scores["hook"][0]
     for a, b in zip(scores["fold"][1], scores["hook"][1]):
         assert (a is None and b is None) or a == pytest.approx(b, abs=1e-5)
+
+
+def test_control_detectors_score_the_same_generation(tiny_llama_dir, probe_dir, tmp_path):
+    """detector_controls= (random-neuron probes) are scored on the same answers, each as if it were the detector."""
+    for seed, neurons in enumerate(([0, 1, 2, 50, 60], [10, 20, 30, 70, 80])):
+        save_probe(tmp_path / f"random-seed{seed}", tiny_llama_dir.name, watched=neurons)
+    model = lm(tiny_llama_dir, detector=probe_dir, detector_controls=str(tmp_path / "random-seed*"))
+    model.generate_until(requests())
+    for seed in (0, 1):
+        lm(tiny_llama_dir, detector=str(tmp_path / f"random-seed{seed}")).generate_until(requests(task=f"hn_{seed}"))
+    checked = 0
+    for r in requests():
+        _, score, controls = monitor.take_score("hn_t", r.doc)
+        singles = [monitor.take_score(f"hn_{seed}", r.doc)[1] for seed in (0, 1)]
+        assert len(controls) == 2 and (score is None) == (controls[0] is None)
+        for control, single in zip(controls, singles):
+            assert (control is None and single is None) or control == pytest.approx(single, abs=1e-6)
+            checked += single is not None
+    assert checked >= 2
+    assert [c["probe"].split("/")[-2] for c in model.get_model_info()["hneuron_detector"]["controls"]] == [
+        "random-seed0", "random-seed1"]
+    with pytest.raises(ValueError, match="matches no probe folder"):
+        lm(tiny_llama_dir, detector=probe_dir, detector_controls=str(tmp_path / "nothing*"))
 
 
 def test_bad_detectors_refused_before_generation(tiny_llama_dir, tmp_path):
@@ -150,3 +174,10 @@ def test_aggregations():
     declined = monitor.detector_metrics(0.7, "declined")
     assert declined["detector_coverage"] == 0.0 and math.isnan(declined["detector_auroc"][1])
     assert monitor.detector_metrics(0.7, "hallucinated")["detector_auroc"] == [0.7, 1.0]
+    assert not any("controls" in k for k in monitor.detector_metrics(0.7, "hallucinated"))
+    # two controls: one as good as chance, one perfect; the detector beats the first only
+    perfect = labels.copy()
+    rows = [[s, y, 0.5, p] for s, y, p in zip(scores, labels, perfect)]
+    assert monitor.controls_beaten(rows) == 1.0 and monitor.controls_auroc_max(rows) == 1.0
+    assert monitor.controls_auroc_mean(rows) == pytest.approx(0.75)
+    assert set(monitor.detector_metrics(0.7, "correct", (0.1, None))) >= {"detector_controls_beaten"}

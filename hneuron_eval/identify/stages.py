@@ -226,6 +226,27 @@ def _eval_questions(run: Run, name: str, bioasq: str | None) -> tuple[list[D.Que
     return _subset(qs.questions, n, seed), qs
 
 
+def _save_detectors(run: Run, header: dict[str, Any], h_probe: Any, mask: Any, random_probes: list,
+                    controls: list) -> None:
+    """The compared detectors as probe folders (``detectors/h-neurons``, ``detectors/random-seed<k>``).
+
+    ``hneuron-hf`` loads them as ``detector=`` / ``detector_controls=``, so that the comparison
+    of H-neurons with random neurons can be repeated inside lm-eval on its own generations.
+    """
+    import shutil
+
+    folder = run.path("detectors")
+    if folder.exists():
+        shutil.rmtree(folder)  # a re-run must not leave detectors of an earlier probe behind
+    named = [("h-neurons", h_probe, mask)]
+    named += [(f"random-seed{s}", p, m) for s, (p, m) in enumerate(zip(random_probes, controls))]
+    for name, probe_, neurons in named:
+        probe_.save(run.path("detectors", name, "probe"), run.identity(), {
+            "mode": header["mode"], "answer_rule": header["answer_rule"], "neurons": name,
+            "mask_sha256": neurons.sha256(), "detector": "L2 logistic regression (C=1, standardised) on the CETT "
+            "of these neurons, trained on the run's training responses", "command": run.command})
+
+
 def evaluate(run: Run, bioasq: str | None = None) -> dict[str, Any]:
     """Accuracy/AUROC with CIs on TriviaQA, NQ-Open, BioASQ and NEC: full probe, H-neurons, random neurons."""
     from hneuron_eval.identify.evaluate import compare_on, subset_probe
@@ -247,9 +268,9 @@ def evaluate(run: Run, bioasq: str | None = None) -> dict[str, Any]:
     flat = lambda m: np.array([n.layer * d_ff + n.index for n in m.neurons])  # noqa: E731
     mode = header["mode"]
     h_probe = subset_probe(flat(mask), tr_ans, tr_oth, tr_y, mode)
-    random_probes = [
-        subset_probe(flat(mask.random_control(s)), tr_ans, tr_oth, tr_y, mode) for s in range(c.random_seeds)
-    ]
+    controls = [mask.random_control(s) for s in range(c.random_seeds)]
+    random_probes = [subset_probe(flat(m), tr_ans, tr_oth, tr_y, mode) for m in controls]
+    _save_detectors(run, header, h_probe, mask, random_probes, controls)
 
     sets, info = {}, {}
     _, te_ans, _, te_y = load_features(run, "test")

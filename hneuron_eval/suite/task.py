@@ -49,9 +49,9 @@ class HNTask(ConfigurableTask):
             cls = classify(kind.name, doc, results, judge)
             metrics: dict = kind.measure(doc, cls)
             if kind.monitored:
-                watched, score = monitor.take_score(task, doc)
+                watched, score, controls = monitor.take_score(task, doc)
                 if watched:
-                    metrics.update(monitor.detector_metrics(score, cls))
+                    metrics.update(monitor.detector_metrics(score, cls, controls))
             return metrics
 
         return process_results
