@@ -204,11 +204,11 @@ def _paired(base: Run, run: Run, task: str, metric: str) -> np.ndarray | str:
 def _change(base: Run, run: Run, column: Column, n_boot: int) -> Change | str:
     diffs = []
     for task in column.members:
+        if column.is_group and base.metric(task, column.metric) is None:
+            continue  # a member that does not report this metric
         d = _paired(base, run, task, column.metric)
         if isinstance(d, str):
-            if not column.is_group:
-                return d
-            continue  # a member without this metric (e.g. one side of a paired task)
+            return d  # a member without logged samples: no test rather than a test on part of the group
         diffs.append((task, d))
     if not diffs:
         return "n/a (no logged samples)"
