@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
+from lm_helpers import generate, loglik  # tests/ is on sys.path (conftest.py)
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
@@ -15,20 +15,7 @@ from hneuron_eval.export import CONFIG_KEY, RECORD, add_export_command, export_f
 from hneuron_eval.lm_model import HNeuronLM
 from hneuron_eval.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
 
-REQUESTS = [("Question: what is 2+2?\nAnswer:", " 4"), ("The capital of France is", " Paris"), ("abc", "def ghi")]
-PROMPTS = ["Once upon a time", "Q: who?\nA:"]
 MASKED = {0: list(range(0, 48, 3)), 1: list(range(1, 48, 2))}
-
-
-def loglik(lm):
-    reqs = [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(REQUESTS)]
-    return [ll for ll, _ in lm.loglikelihood(reqs)]
-
-
-def generate(lm):
-    args = {"until": ["\n\n"], "max_gen_toks": 12, "do_sample": False}
-    reqs = [Instance("generate_until", {}, (p, dict(args)), i) for i, p in enumerate(PROMPTS)]
-    return lm.generate_until(reqs)
 
 
 def make(cls, path, dtype="float32", **kw):

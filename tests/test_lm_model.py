@@ -8,25 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
+from lm_helpers import generate, loglik, write_mc_task  # tests/ is on sys.path (conftest.py)
 
 from hneuron_eval.lm_model import HNeuronLM
 from hneuron_eval.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
-
-REQUESTS = [("Question: what is 2+2?\nAnswer:", " 4"), ("The capital of France is", " Paris"), ("abc", "def ghi")]
-PROMPTS = ["Once upon a time", "Q: who?\nA:"]
-
-
-def loglik(lm):
-    reqs = [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(REQUESTS)]
-    return [ll for ll, _ in lm.loglikelihood(reqs)]
-
-
-def generate(lm):
-    args = {"until": ["\n\n"], "max_gen_toks": 12, "do_sample": False}
-    reqs = [Instance("generate_until", {}, (p, dict(args)), i) for i, p in enumerate(PROMPTS)]
-    return lm.generate_until(reqs)
 
 
 @pytest.fixture(scope="module")
@@ -111,36 +97,10 @@ def test_bad_model_args(tiny_llama_dir, mask_file, tmp_path):
         make(HNeuronLM, tiny_llama_dir, mask=str(wrong))
 
 
-TINY_TASK = """\
-task: hn_test_tiny
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: "{{{{label}}}}"
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-"""
-
-
 @pytest.mark.slow
 def test_lm_eval_cli_end_to_end(tiny_llama_dir, mask_file, tmp_path):
     """Plain ``lm_eval`` (no --include_path for the model) finds hneuron-hf and records the mask."""
-    rows = [
-        {"question": f"{a} plus {b}?", "choices": [str(a + b), str(a * b + 1)], "label": 0}
-        for a, b in [(1, 2), (3, 4), (5, 6)]
-    ]
-    data = tmp_path / "tiny.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in rows))
-    tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    (tasks / "tiny.yaml").write_text(TINY_TASK.format(data=data))
+    tasks = write_mc_task(tmp_path / "tasks", "hn_test_tiny", [(1, 2), (3, 4), (5, 6)])
     out = tmp_path / "out"
     cmd = [
         str(Path(sys.executable).with_name("lm_eval")),

@@ -4,39 +4,18 @@ import json
 from pathlib import Path
 
 import pytest
+from lm_helpers import write_mc_task  # tests/ is on sys.path (conftest.py)
 
 from hneuron_eval import sweep
 from hneuron_eval.cli import main
 from hneuron_eval.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
 from hneuron_eval.runs import find_runs
 
-TASK = """\
-task: hn_test_sweep
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: "{{{{label}}}}"
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-"""
-
 
 @pytest.fixture(scope="module")
 def task_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("sweep-task")
-    rows = [{"question": f"{a} plus {b}?", "choices": [str(a + b), str(a * b + 1), str(a - b)], "label": 0}
-            for a, b in [(1, 2), (3, 4), (5, 6), (7, 8), (2, 9), (4, 4)]]
-    data = folder / "rows.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in rows))
-    (folder / "hn_test_sweep.yaml").write_text(TASK.format(data=data))
-    return folder
+    return write_mc_task(tmp_path_factory.mktemp("sweep-task"), "hn_test_sweep",
+                         [(1, 2), (3, 4), (5, 6), (7, 8), (2, 9), (4, 4)])
 
 
 @pytest.fixture(scope="module")
