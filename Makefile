@@ -37,8 +37,8 @@ demo: install
 	$(VENV)/bin/hneuron-eval mask info masks/smollm2-135m-instruct.hneurons.json
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/hneuron-eval sweep --model smollm2-135m-instruct \
 	  --mask masks/smollm2-135m-instruct.hneurons.json --alphas 0 --controls 1 --tasks hneuron \
-	  --limit $(DEMO_LIMIT) --apply-chat-template --batch-size 16 --out runs/demo/sweep
-	$(VENV)/bin/hneuron-eval leaderboard runs/demo/sweep --out runs/demo/leaderboard --title "make demo" --print
+	  --limit $(DEMO_LIMIT) --apply-chat-template --batch-size 16 --out runs/demo/sweep-limit$(DEMO_LIMIT)
+	$(VENV)/bin/hneuron-eval leaderboard runs/demo/sweep-limit$(DEMO_LIMIT) --out runs/demo/leaderboard --title "make demo" --print
 	@echo "open runs/demo/leaderboard/leaderboard.html in a browser (sortable, works offline)"
 
 lint: install

@@ -245,9 +245,25 @@ def _group_weights(base: Run, column: Column, members: list[str]) -> list[float]
     return None
 
 
+def min_attainable_p(changed: int) -> float:
+    """The smallest two-sided sign-test p-value ``changed`` discordant documents can give: 2 * 0.5**n."""
+    return min(1.0, 2 * 0.5 ** changed)
+
+
+def _family(rows: list[Row], fdr: float) -> list[tuple[Row, str]]:
+    """The tests the correction counts: those that could reach p < fdr at all (Tarone 1990).
+
+    With n documents changed the sign test cannot go below 2 * 0.5**n, so a cell with fewer than
+    log2(2 / fdr) changed documents (6 at fdr 0.05) can never be a discovery; counting it would
+    only make the correction stricter for the cells that can.
+    """
+    return [(row, key) for row in rows for key, c in row.changes.items()
+            if isinstance(c, Change) and min_attainable_p(c.up + c.down) < fdr]
+
+
 def _correct(rows: list[Row], fdr: float) -> None:
-    """Benjamini-Hochberg across every test in the table; a change is significant when its q < fdr."""
-    tests = [(row, key) for row in rows for key, c in row.changes.items() if isinstance(c, Change)]
+    """Benjamini-Hochberg across the table's testable cells; a change is significant when its q < fdr."""
+    tests = _family(rows, fdr)
     if not tests:
         return
     qs = false_discovery_control([row.changes[key].p for row, key in tests], method="bh")  # type: ignore[union-attr]
@@ -302,7 +318,7 @@ def _fmt(x: float | None, digits: int = 3, signed: bool = False) -> str:
 
 
 def _p(p: float) -> str:
-    return f"{p:.2g}"
+    return "n/a" if math.isnan(p) else f"{p:.2g}"
 
 
 def _value_cell(value: tuple[float, float | None] | None) -> str:
@@ -329,9 +345,11 @@ def _markdown(board: Leaderboard) -> str:
     lines += [
         "Each row is a model x intervention; each cell is lm-eval's value ± its standard error and, in brackets, "
         "the change against the same model's run without intervention. A change is marked `*` when its paired "
-        f"test survives the Benjamini-Hochberg correction at FDR {board.fdr} across all {_n_tests(board)} tests "
-        "of this table (exact two-sided sign test on the documents that changed; for 0/1 metrics this is "
-        "McNemar's exact test). ↑/↓: higher/lower is better.",
+        "test (exact two-sided sign test on the documents that changed; for 0/1 metrics this is McNemar's exact "
+        f"test) survives the Benjamini-Hochberg correction at FDR {board.fdr} across the {_n_family(board)} "
+        f"tests of this table that could reach p < {board.fdr} at all (of {_n_tests(board)}: a cell with fewer "
+        "changed documents can never be a discovery and is not counted, Tarone 1990). ↑/↓: higher/lower is "
+        "better.",
         "",
         f"Judges: {', '.join(f'`{v}`' for v in board.judge_versions) or 'not recorded'}"
         + (" — **more than one judge version: these rows are not comparable**" if len(board.judge_versions) > 1
@@ -351,7 +369,8 @@ def _markdown(board: Leaderboard) -> str:
         lines.append("| " + " | ".join(_md_escape(x) for x in cells) + " |")
     lines += ["", "## Paired tests", "",
               f"Per document against the baseline: Δ (change of the mean), its 95% bootstrap CI ({board.n_boot} "
-              "resamples of the documents), documents up / down / compared, sign-test p and BH q.", "",
+              "resamples of the documents), documents up / down / compared, sign-test p and BH q (n/a: too few "
+              "changed documents to be tested).", "",
               "| model | intervention | metric | Δ | 95% CI | up | down | docs | p | q | survives |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in board.rows:
@@ -390,6 +409,10 @@ def _n_tests(board: Leaderboard) -> int:
     return sum(isinstance(c, Change) for row in board.rows for c in row.changes.values())
 
 
+def _n_family(board: Leaderboard) -> int:
+    return len(_family(board.rows, board.fdr))
+
+
 def _rel(path: Path, out: Path) -> str:
     return Path(os.path.relpath(path.resolve(), out.resolve())).as_posix()
 
@@ -407,7 +430,8 @@ def _csv(board: Leaderboard) -> str:
             if value is None:
                 continue
             ch = row.changes.get(c.key)
-            test = ([ch.delta, *(ch.ci or ("", "")), ch.up, ch.down, ch.docs, ch.p, ch.q, ch.significant, ""]
+            test = ([ch.delta, *(ch.ci or ("", "")), ch.up, ch.down, ch.docs, ch.p, "" if math.isnan(ch.q) else ch.q,
+                     ch.significant, ""]
                     if isinstance(ch, Change) else [""] * 9 + [ch or ""])
             writer.writerow([row.run.model_label, i.label, i.kind, "" if i.alpha is None else i.alpha,
                              "" if i.seed is None else i.seed, i.mask_sha256 or "", c.task, c.metric,
@@ -442,7 +466,7 @@ def _html(board: Leaderboard) -> str:
                 cells[c.key + ":delta"] = {"text": ch or "", "sort": None, "class": "na" if ch else ""}
         rows.append(cells)
     intro = (f"Paired per-document tests against each model's baseline; marked (*) and coloured when the change "
-             f"survives Benjamini-Hochberg at FDR {board.fdr} over {_n_tests(board)} tests. Judges: "
+             f"survives Benjamini-Hochberg at FDR {board.fdr} over the {_n_family(board)} testable cells. Judges: "
              f"{', '.join(board.judge_versions) or 'not recorded'}. Details and slopes: LEADERBOARD.md.")
     return render_html(board.title, columns, rows, intro, [{"src": p, "caption": c} for p, c in board.plots])
 

@@ -3,11 +3,12 @@
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest
+from scipy.stats import binomtest, false_discovery_control
 
 from hneuron_eval.cli import main
 from hneuron_eval.leaderboard import Change, build_leaderboard
@@ -103,9 +104,12 @@ def test_paired_tests_correction_and_slopes(runs, tmp_path):
     # t1/score repeats t1/rate (same values and direction) and is dropped; t2/score runs the other way to t2/acc
     keys = [c.key for c in board.columns]
     assert keys == ["g/score", "t1/rate", "t2/acc", "t2/score"]
-    # BH q-values are never below p and one test per changed cell
+    # a test per cell with samples; BH counts only the cells that could reach p < 0.05 (6+ documents changed)
     changes = [c for r in board.rows for c in r.changes.values() if isinstance(c, Change)]
-    assert all(c.q >= c.p for c in changes) and len(changes) == 6 * 4  # H α=3: no samples, no tests
+    assert len(changes) == 6 * 4  # H α=3: no samples, no tests
+    family = [c for c in changes if c.up + c.down >= 6]
+    assert all(c.q >= c.p for c in family) and all(math.isnan(c.q) for c in changes if c not in family)
+    assert sorted(c.q for c in family) == pytest.approx(sorted(false_discovery_control([c.p for c in family])))
     slopes = {(s.column.key, s.arm): s for s in board.slopes}
     h = slopes[("t1/rate", "H-neurons")]
     assert h.slope < 0 and h.ci[1] < 0 and h.configs == 3  # alpha 0, 1 (baseline), 2; alpha 3 has no samples
