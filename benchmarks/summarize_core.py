@@ -1,4 +1,4 @@
-"""Write ``results/benchmarks/README.md`` from the core benchmark JSON files (no hand-copied numbers).
+"""Write ``results/benchmarks/README.md`` from the benchmark JSON files (no hand-copied numbers).
 
     python benchmarks/summarize_core.py
 """
@@ -52,7 +52,41 @@ def main() -> None:
         f"Median cumulative import time of `hneuron_eval._autoload` at interpreter start: "
         f"{s['median_autoload_import_ms']:.2f} ms (whole `python -c pass`: {s['median_interpreter_start_ms']:.1f} ms).",
     ]
+    lines += _sweep_monitor_export()
     write_text_atomic(RESULTS / "README.md", "\n".join(lines) + "\n")
+
+
+def _sweep_monitor_export() -> list[str]:
+    """Sections of the sweep, monitor and export benchmarks."""
+    w = json.loads((RESULTS / "sweep_vs_separate.json").read_text())
+    m = json.loads((RESULTS / "monitor_overhead.json").read_text())
+    e = json.loads((RESULTS / "export_time.json").read_text())
+    largest = max(x["peak_rss_mib"] for x in w["separate"])
+    load = e["median_load_seconds"]
+    return [
+        "", "## One sweep vs separate lm_eval runs (`benchmarks/sweep_vs_separate.py`)", "",
+        f"Command: `{w['command']}`; date {w['date']}; {w['threads']} torch threads.", "",
+        f"{len(w['configurations'])} configurations ({', '.join(w['configurations'])}) of `{w['tasks']}` at "
+        f"--limit {w['limit']}: one `hneuron-eval sweep` {w['sweep']['wall_s']:.1f} s against "
+        f"{w['separate_wall_s']:.1f} s for the same `lm_eval` runs one by one (ratio "
+        f"{w['wall_ratio_sweep_vs_separate']:.3f}, {w['wall_saved_s']:.1f} s saved: model load, task indexing "
+        f"and start-up, paid once); peak RSS {w['sweep']['peak_rss_mib']:.0f} MiB against {largest:.0f} MiB for the "
+        f"largest single run (ratio {w['peak_rss_ratio_sweep_vs_largest_separate']:.3f}); same per-document "
+        f"responses: {w['same_per_document_responses']}.",
+        "", "## Generation with detector= (`benchmarks/monitor_overhead.py`)", "",
+        f"Command: `{m['command']}`; date {m['date']}; {m['threads']} torch threads.", "",
+        f"{m['requests']} `{m['task']}` prompts, batch {m['batch_size']}, {m['rounds']} alternating rounds: median "
+        f"{m['median_s']['plain']:.1f} s without, {m['median_s']['detector']:.1f} s with the detector; median "
+        f"per-round ratio {m['ratio_detector_vs_plain_median']:.3f} (goal <= 1.10; rounds {m['ratios']}). Forward "
+        f"passes per round: {m['forward_passes_per_round']}; same texts: {m['same_texts']}; answers {m['answers']}.",
+        "", "## Export (`benchmarks/export_time.py`)", "",
+        f"Command: `{e['command']}`; date {e['date']}; {e['threads']} torch thread(s); load average before/after "
+        f"{e['load_average_1min_before_after']}.", "",
+        f"Median export {e['median_export_seconds']:.2f} s ({e['exported_bytes'] / 1e6:.0f} MB written); median load "
+        f"(tokenizer + model) {load['exported total']:.3f} s exported, {load['source total']:.3f} s source; "
+        "exported / source load time, median of paired rounds: "
+        f"{e['load_ratio_exported_vs_source_median_of_paired_rounds']:.3f}.",
+    ]
 
 
 if __name__ == "__main__":

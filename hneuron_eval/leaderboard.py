@@ -72,8 +72,9 @@ class Change:
 
 @dataclass
 class Row:
+    """One model x intervention: lm-eval's values per column and, for intervened runs, the paired changes."""
+
     run: Run
-    baseline: Run | None
     values: dict[str, tuple[float, float | None] | None]
     changes: dict[str, Change | str] = field(default_factory=dict)  # str: why there is no test
 
@@ -93,6 +94,8 @@ class Slope:
 
 @dataclass
 class Leaderboard:
+    """The computed table; its methods render it as markdown, CSV, HTML or a terminal table."""
+
     out: Path
     title: str
     columns: list[Column]
@@ -179,7 +182,7 @@ def _rows(runs: list[Run], columns: list[Column], n_boot: int) -> list[Row]:
     rows = []
     for run in runs:
         base = baselines.get(run.model_label)
-        row = Row(run, base, {c.key: run.metric(c.task, c.metric) for c in columns})
+        row = Row(run, {c.key: run.metric(c.task, c.metric) for c in columns})
         if run.intervention.kind != "none":
             for column in columns:
                 if row.values[column.key] is None:
