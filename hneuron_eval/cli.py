@@ -156,6 +156,8 @@ def _sweep(args: argparse.Namespace) -> int:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if not tasks:
         raise ValueError("--tasks: give at least one task")
+    if args.batch_size != "auto" and not (args.batch_size.isdigit() and int(args.batch_size) > 0):
+        raise ValueError(f"--batch-size: expected a positive number or auto, got {args.batch_size!r}")
     batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
     folders = run_sweep(
         model=args.model, mask=args.mask, alphas=alphas, controls=args.controls, tasks=tasks, out=args.out,

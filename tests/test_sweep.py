@@ -61,6 +61,9 @@ def test_bad_arguments_refused_before_loading(tmp_path, capsys, tiny_mask):
     assert main(["sweep", "--model", str(tmp_path / "nope"), "--mask", str(tiny_mask), "--controls", "-2",
                  "--tasks", "x", "--out", str(tmp_path / "o")]) == 1
     assert "--controls must be >= 0" in capsys.readouterr().err
+    assert main(["sweep", "--model", str(tmp_path / "nope"), "--mask", str(tiny_mask), "--batch-size", "big",
+                 "--tasks", "x", "--out", str(tmp_path / "o")]) == 1
+    assert "--batch-size: expected a positive number or auto, got 'big'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
