@@ -51,7 +51,8 @@ def test_features_are_identifications_cett_of_the_generated_answer(tiny_llama_di
     det, tok = model.detector, model.tokenizer
     enc = tok(PROMPTS, return_tensors="pt", padding=True, padding_side="left")
     with det.watch() as rec:
-        out = model.model.generate(**enc, max_new_tokens=10, do_sample=False, pad_token_id=tok.pad_token_id)
+        out = model.model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], max_new_tokens=10,
+                                   do_sample=False, pad_token_id=tok.pad_token_id)
     finder = SpanFinder(tok, "span")
     got = det.answer_features(rec, enc["input_ids"].shape[1], out, model._end_ids, finder)
     extractor = CETTExtractor(model.model, padding_side="right", pad_id=tok.pad_token_id)
