@@ -72,16 +72,16 @@ class _Recording:
 
 
 class Detector:
-    """A saved H-neuron probe bound to one model; ``watch()`` records, ``scores()`` turns a generation into scores."""
+    """A saved H-neuron probe bound to one model: ``watch()`` records, ``answer_features()`` and ``score()`` score."""
 
     def __init__(self, probe: HNeuronProbe, header: dict[str, Any], source: Path, layout: FFNLayout):
         self.probe, self.header, self.source, self.layout = probe, header, source, layout
         flat, _ = probe.neuron_weights()
         self.flat = np.sort(flat)
-        self.layers: dict[int, torch.Tensor] = {}  # layer -> watched neuron indices, ascending
+        by_layer: dict[int, list[int]] = {}
         for i in self.flat:
-            self.layers.setdefault(int(i) // layout.d_ff, []).append(int(i) % layout.d_ff)  # type: ignore[arg-type]
-        self.layers = {layer: torch.tensor(idx) for layer, idx in self.layers.items()}
+            by_layer.setdefault(int(i) // layout.d_ff, []).append(int(i) % layout.d_ff)
+        self.layers = {layer: torch.tensor(idx) for layer, idx in by_layer.items()}  # watched neurons, ascending
 
     @classmethod
     def load(cls, path: str | Path, model: nn.Module, model_name: str) -> Detector:
