@@ -422,6 +422,8 @@ def _rel(path: Path, out: Path) -> str:
 
 def _csv(board: Leaderboard) -> str:
     buf = io.StringIO()
+    if board.command:  # a comment line, as pandas.read_csv(comment="#") reads it
+        buf.write(f"# command: {board.command}\n")
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["model", "intervention", "kind", "alpha", "seed", "mask_sha256", "task", "metric",
                      "higher_is_better", "value", "stderr", "delta", "ci_low", "ci_high", "up", "down", "docs", "p",

@@ -157,7 +157,7 @@ def run_sweep(
         for config in todo:
             bar.set_postfix_str(config.name)
             _evaluate(lm, config, model, extra, tasks, out, limit, batch_size, apply_chat_template,
-                      task_manager, seed, mode)
+                      task_manager, seed, mode, command)
             manifest["finished"][config.name] = utc_now()
             write_json_atomic(out / MANIFEST, manifest)
             bar.update(1)
@@ -200,7 +200,7 @@ def _load_model(model: str, batch_size: int | str, device: str, dtype: str):
 
 def _evaluate(lm, config: SweepConfig, model: str, extra: dict[str, Any], tasks: Sequence[str], out: Path,
               limit: float | None, batch_size: int | str, apply_chat_template: bool, task_manager: Any,
-              seed: int, mode: str) -> None:
+              seed: int, mode: str, command: str) -> None:
     """One configuration through lm-eval's evaluator, saved as lm_eval's CLI saves a run, then renamed into place."""
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
@@ -235,7 +235,8 @@ def _evaluate(lm, config: SweepConfig, model: str, extra: dict[str, Any], tasks:
     if not any(partial.rglob("results_*.json")):
         raise RuntimeError(f"{config.name}: lm-eval wrote no results file under {partial}")
     write_json_atomic(partial / DONE, {**asdict(config), "model": model, "model_args": model_args,
-                                       "intervention": results["config"].get("hneuron"), "finished": utc_now()})
+                                       "intervention": results["config"].get("hneuron"), "command": command,
+                                       "finished": utc_now()})
     apply_umask(partial)
     final = out / config.name
     if final.exists():

@@ -119,15 +119,17 @@ def test_paired_tests_correction_and_slopes(runs, tmp_path):
 
 
 def test_files_are_deterministic_and_complete(runs, tmp_path):
-    a = build_leaderboard([runs], tmp_path / "a", n_boot=200)
-    build_leaderboard([runs], tmp_path / "b", n_boot=200)
+    a = build_leaderboard([runs], tmp_path / "a", n_boot=200, command="hneuron-eval leaderboard (test)")
+    build_leaderboard([runs], tmp_path / "b", n_boot=200, command="hneuron-eval leaderboard (test)")
     for name in ("LEADERBOARD.md", "leaderboard.csv", "leaderboard.html", "plots/tiny-model.png"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     md = (tmp_path / "a" / "LEADERBOARD.md").read_text()
     assert "rules-test" in md and "![tiny-model: dose-response](plots/tiny-model.png)" in md
     assert "0.900 ± 0.050 (+0.600*)" in md  # t1/rate of H α=0: 36/40, changed by +24/40, significant
     assert "n/a (no logged samples)" in md and "## Skipped" in md
-    table = list(csv.DictReader(io.StringIO((tmp_path / "a" / "leaderboard.csv").read_text())))
+    text = (tmp_path / "a" / "leaderboard.csv").read_text()
+    assert text.startswith("# command: hneuron-eval leaderboard (test)\n")
+    table = list(csv.DictReader(io.StringIO(text.split("\n", 1)[1])))
     assert len(table) == 8 * 4  # 8 model x intervention rows, 4 columns
     h0 = next(t for t in table if t["intervention"] == "H-neurons α=0" and t["metric"] == "rate")
     assert h0["significant"] == "True" and float(h0["delta"]) == pytest.approx(0.6)

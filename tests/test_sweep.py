@@ -30,7 +30,8 @@ def tiny_mask(tiny_llama_dir, tmp_path_factory) -> Path:
 
 def run(tiny_llama_dir, tiny_mask, task_dir, out, **kw):
     args = dict(model=str(tiny_llama_dir), mask=str(tiny_mask), alphas=[0.0, 1.0, 2.0], controls=1,
-                tasks=["hn_test_sweep"], out=out, batch_size=2, include_path=str(task_dir), mode="hook")
+                tasks=["hn_test_sweep"], out=out, batch_size=2, include_path=str(task_dir), mode="hook",
+                command="hneuron-eval sweep (test)")
     return sweep.run_sweep(**{**args, **kw})
 
 
@@ -89,6 +90,8 @@ def test_sweep_writes_lm_eval_folders_and_resumes(tiny_llama_dir, tiny_mask, tas
     h0 = runs["H-neurons α=0"].data["config"]
     assert h0["model"] == "hneuron-hf" and "mask=" in h0["model_args"] and "alpha=0" in h0["model_args"]
     assert h0["hneuron"]["mask_sha256"] == NeuronMask.load(tiny_mask).sha256()
+    done = json.loads((out / "hneurons-alpha0" / sweep.DONE).read_text())
+    assert done["command"] == "hneuron-eval sweep (test)" and done["model_args"] == h0["model_args"]
     control = NeuronMask.load(out / "masks" / "random-seed0.hneurons.json")
     assert runs["random #0 α=2"].data["config"]["hneuron"]["mask_sha256"] == control.sha256()
     assert [len(v) for v in control.by_layer().values()] == [24, 24]  # the mask's per-layer counts
