@@ -235,6 +235,30 @@ def _auroc_ci(items: list) -> tuple[float, float]:
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def auroc_difference(items: list, column: int) -> tuple[float, float, float]:
+    """Detector AUROC minus control ``column``'s on the same answers, with its 95% paired bootstrap CI.
+
+    Hallucinated and correct answers are resampled separately (as for the AUROC CI, seed 0); a
+    resampled answer keeps both its scores, so the interval accounts for the shared answers.
+    """
+    from scipy.stats import bootstrap
+
+    rows = np.array([[row[0], row[column], row[1]] for row in items if len(row) > column], dtype=float)
+    rows = rows.reshape(-1, 3)[np.isfinite(rows.reshape(-1, 3)).all(axis=1)]
+    pos, neg = rows[rows[:, 2] == 1], rows[rows[:, 2] == 0]
+    if len(pos) < 2 or len(neg) < 2:
+        return math.nan, math.nan, math.nan
+
+    def diff(p_idx: np.ndarray, n_idx: np.ndarray) -> float:
+        p, n = pos[p_idx.astype(int)], neg[n_idx.astype(int)]
+        return _auc(p[:, 0], n[:, 0]) - _auc(p[:, 1], n[:, 1])
+
+    res = bootstrap((np.arange(len(pos)), np.arange(len(neg))), diff, vectorized=False, n_resamples=N_BOOT,
+                    method="percentile", random_state=np.random.default_rng(0))
+    full = diff(np.arange(len(pos)), np.arange(len(neg)))
+    return full, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 def auroc_ci_low(items: list) -> float:
     return _auroc_ci(items)[0]
 

@@ -182,3 +182,11 @@ def test_aggregations():
     assert monitor.controls_beaten(rows) == 1.0 and monitor.controls_auroc_max(rows) == 1.0
     assert monitor.controls_auroc_mean(rows) == pytest.approx(0.75)
     assert set(monitor.detector_metrics(0.7, "correct", (0.1, None))) >= {"detector_controls_beaten"}
+    # paired difference against each control: its point value is the AUROC difference on the same answers
+    diff, low, high = monitor.auroc_difference(rows, 3)
+    assert diff == pytest.approx(monitor.auroc(rows) - 1.0) and low <= diff <= high < 0
+    diff, low, high = monitor.auroc_difference(rows, 2)
+    assert diff == pytest.approx(monitor.auroc(rows) - 0.5) and 0 < low <= diff <= high
+    same = [[s, y, s] for s, y in zip(scores, labels)]
+    assert monitor.auroc_difference(same, 2) == (0.0, 0.0, 0.0)  # a detector equals itself on every resample
+    assert all(math.isnan(v) for v in monitor.auroc_difference([[0.2, 1.0, 0.1]], 2))
