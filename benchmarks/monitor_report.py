@@ -20,7 +20,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
 from hneuron_eval import monitor
@@ -49,7 +48,8 @@ def scores_of(items: list, col: int) -> dict:
         "auroc": monitor.auroc(view), "auroc_ci": [monitor.auroc_ci_low(view), monitor.auroc_ci_high(view)],
         "accuracy": monitor.accuracy(view),
         "accuracy_ci": [monitor.accuracy_ci_low(view), monitor.accuracy_ci_high(view)],
-        "balanced_accuracy": float(balanced_accuracy_score(labels, scores > 0.5)) if len(set(labels)) == 2 else math.nan,
+        "balanced_accuracy": (float(balanced_accuracy_score(labels, scores > 0.5)) if len(set(labels)) == 2
+                              else math.nan),
     }
 
 
@@ -95,7 +95,8 @@ def markdown(report: dict) -> str:
         lines += [f"## {task}", "",
                   f"{rep['documents']} documents, {rep['scored_and_labelled']} scored and labelled "
                   f"({rep['correct']} correct, {rep['hallucinated']} hallucinated).", "",
-                  "| detector | AUROC (95% CI) | accuracy (95% CI) | balanced accuracy | H-neurons' AUROC minus this one (95% CI) |",
+                  "| detector | AUROC (95% CI) | accuracy (95% CI) | balanced accuracy "
+                  "| H-neurons' AUROC minus this one (95% CI) |",
                   "|---|---|---|---|---|",
                   f"| **H-neurons** | {fmt_ci(d['auroc'], d['auroc_ci'])} | {fmt_ci(d['accuracy'], d['accuracy_ci'])} "
                   f"| {d['balanced_accuracy']:.3f} | |"]

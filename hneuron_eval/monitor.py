@@ -66,7 +66,7 @@ def probe_paths(path: str | Path) -> tuple[Path, Path]:
 
 @dataclass
 class _Recording:
-    """CETT of the watched neurons per decoding call: layer -> list of (B, T, n) tensors."""
+    """CETT of the watched neurons at the last position of each decoding call: layer -> list of (B, n) tensors."""
 
     calls: dict[int, list[torch.Tensor]] = field(default_factory=dict)
 
@@ -143,8 +143,10 @@ class Detector:
         bias = getattr(base, "bias", None)
 
         def hook(mod: nn.Module, args: tuple, output: torch.Tensor) -> None:
-            z = args[0].detach()[..., idx.to(args[0].device)].float().abs()
-            h = output.detach().float() if bias is None else output.detach().float() - bias.float()
+            # only the last position is kept: it is the token fed at this decoding step (answer_features)
+            z = args[0].detach()[:, -1, idx.to(args[0].device)].float().abs()
+            h = output.detach()[:, -1].float()
+            h = h if bias is None else h - bias.float()
             rec.calls[layer].append((z * norms.to(z.device) / h.norm(dim=-1, keepdim=True).clamp_min(1e-12)).cpu())
 
         return hook
@@ -162,7 +164,7 @@ class Detector:
             if not self.layers or not fed:
                 out.append((None, "probe reads no neuron" if not self.layers else "no answer tokens"))
                 continue
-            values = [torch.stack([steps[layer][k][row, -1] for k in fed]).mean(dim=0) for layer in self.layers]
+            values = [torch.stack([steps[layer][k][row] for k in fed]).mean(dim=0) for layer in self.layers]
             note = "last answer token not fed back (budget)" if len(fed) < end - start else "scored"
             out.append((torch.cat(values).double().numpy(), note))
         return out
