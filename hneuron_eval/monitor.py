@@ -245,8 +245,8 @@ def auroc_difference(items: list, column: int) -> tuple[float, float, float]:
     """
     from scipy.stats import bootstrap
 
-    rows = np.array([[row[0], row[column], row[1]] for row in items if len(row) > column], dtype=float)
-    rows = rows.reshape(-1, 3)[np.isfinite(rows.reshape(-1, 3)).all(axis=1)]
+    rows = np.array([[row[0], row[column], row[1]] for row in items if len(row) > column], dtype=float).reshape(-1, 3)
+    rows = rows[np.isfinite(rows).all(axis=1)]
     pos, neg = rows[rows[:, 2] == 1], rows[rows[:, 2] == 0]
     if len(pos) < 2 or len(neg) < 2:
         return math.nan, math.nan, math.nan
