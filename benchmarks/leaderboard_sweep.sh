@@ -2,11 +2,12 @@
 # Evidence sweep of one offline model with its identified mask; writes results/leaderboard/sweeps/<model>/.
 # usage: benchmarks/leaderboard_sweep.sh <model> <limit> [hneuron-eval sweep args...]
 # e.g.   benchmarks/leaderboard_sweep.sh smollm2-135m-instruct 160 --apply-chat-template
+# OUT=<folder> overrides the output folder (default results/leaderboard/sweeps/<model>).
 # Records the command, versions, wall and CPU seconds and peak memory in RUN.txt next to the sweep.
 set -euo pipefail
 . "$(dirname "$0")/_run_record.sh"
 model=$1; limit=$2; shift 2
-out=results/leaderboard/sweeps/$model
+out=${OUT:-results/leaderboard/sweeps/$model}
 mkdir -p "$(dirname "$out")"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 cmd=(hneuron-eval sweep --model "$model" --mask "masks/$model.hneurons.json" --alphas "${ALPHAS:-0,1,2,3}"

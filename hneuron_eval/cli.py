@@ -23,6 +23,8 @@ Find, inspect and switch off hallucination-associated FFN neurons (H-neurons).
   sweep                       lm-eval runs of a model: baseline, mask at each alpha, random controls
   leaderboard                 tables, significance and plots from lm-eval output folders
   export                      a standard HF checkpoint with the mask folded into its weights
+  judge-check                 how often a judge (rule, learned, openai, lm_eval) agrees with blind labels
+  rescore                     re-score lm-eval output folders of the suite with another judge
 
 Scoring a model with a mask happens in lm-eval:
   lm_eval --model hneuron-hf --model_args pretrained=NAME,mask=FILE.hneurons.json,alpha=0 --tasks hneuron
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command tree (the identify stages come from ``hneuron_eval.identify.cli``)."""
     from hneuron_eval.export import add_export_command
     from hneuron_eval.identify.cli import HelpFormatter, add_identify_commands
+    from hneuron_eval.judges.commands import add_judge_commands
 
     parser = argparse.ArgumentParser(prog="hneuron-eval", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -116,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep_command(sub)
     _add_leaderboard_command(sub)
     add_export_command(sub)
+    add_judge_commands(sub, HelpFormatter)
     return parser
 
 

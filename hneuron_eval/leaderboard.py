@@ -155,6 +155,27 @@ def build_leaderboard(folders: Sequence[str | os.PathLike], out: str | os.PathLi
 
 # ---- columns, rows and tests --------------------------------------------------------------------
 
+def column_agreement(board: Leaderboard, column: Column) -> tuple[float, float] | None:
+    """(lowest, highest) sealed-test agreement of the table's one judge on the decision ``column`` counts,
+    over the column's member tasks; None with several judges or one the sealed test never scored."""
+    from hneuron_eval.judges.quality import metric_agreement
+
+    if len(board.judge_versions) != 1:
+        return None
+    found = [metric_agreement(board.judge_versions[0], task, column.metric) for task in column.members]
+    if not found or None in found:
+        return None
+    values = [f["value"] for f in found]
+    return min(values), max(values)
+
+
+def _agreement_cell(span: tuple[float, float] | None) -> str:
+    if span is None:
+        return "n/a"
+    low, high = span
+    return f"{low:.2f}" if low == high else f"{low:.2f}-{high:.2f}"
+
+
 def _columns(runs: list[Run]) -> list[Column]:
     """Every task metric any run reports, groups first; a repeat of another metric of its task is dropped."""
     found: dict[tuple[str, str], Column] = {}
@@ -352,7 +373,9 @@ def _markdown(board: Leaderboard) -> str:
         f"test) survives the Benjamini-Hochberg correction at FDR {board.fdr} across the {_n_family(board)} "
         f"tests of this table that could reach p < {board.fdr} at all (of {_n_tests(board)}: a cell with fewer "
         "changed documents can never be a discovery and is not counted, Tarone 1990). ↑/↓: higher/lower is "
-        "better.",
+        "better. The first row gives, per column, how often the judge agreed with two blind labellers on the "
+        "sealed test about the yes/no decision the column counts (a range over a group's tasks; n/a: no sealed-test "
+        "score for this judge, or several judges).",
         "",
         f"Judges: {', '.join(f'`{v}`' for v in board.judge_versions) or 'not recorded'}"
         + (" — **more than one judge version: these rows are not comparable**" if len(board.judge_versions) > 1
@@ -363,6 +386,8 @@ def _markdown(board: Leaderboard) -> str:
         lines += [f"Command: `{board.command}`", ""]
     header = ["model", "intervention"] + [f"{c.key} {c.arrow}".strip() for c in board.columns]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines.append("| judge agreement | sealed test | " + " | ".join(_agreement_cell(column_agreement(board, c))
+                                                              for c in board.columns) + " |")
     for row in board.rows:
         cells = [row.run.model_label, row.run.intervention.label]
         for c in board.columns:
@@ -427,7 +452,8 @@ def _csv(board: Leaderboard) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["model", "intervention", "kind", "alpha", "seed", "mask_sha256", "task", "metric",
                      "higher_is_better", "value", "stderr", "delta", "ci_low", "ci_high", "up", "down", "docs", "p",
-                     "q", "significant", "note"])
+                     "q", "significant", "note", "judge_agreement_low", "judge_agreement_high"])
+    agreement = {c.key: column_agreement(board, c) or ("", "") for c in board.columns}
     for row in board.rows:
         i = row.run.intervention
         for c in board.columns:
@@ -441,7 +467,7 @@ def _csv(board: Leaderboard) -> str:
             writer.writerow([row.run.model_label, i.label, i.kind, "" if i.alpha is None else i.alpha,
                              "" if i.seed is None else i.seed, i.mask_sha256 or "", c.task, c.metric,
                              c.higher_is_better,
-                             value[0], "" if value[1] is None else value[1], *test])
+                             value[0], "" if value[1] is None else value[1], *test, *agreement[c.key]])
     return buf.getvalue()
 
 
@@ -450,7 +476,8 @@ def _html(board: Leaderboard) -> str:
                {"key": "intervention", "label": "intervention", "type": "text"}]
     for c in board.columns:
         columns.append({"key": c.key, "label": f"{c.key} {c.arrow}".strip(), "type": "number",
-                        "title": "lm-eval value ± standard error"})
+                        "title": "lm-eval value ± standard error; judge agreement on the sealed test: "
+                                 + _agreement_cell(column_agreement(board, c))})
         columns.append({"key": c.key + ":delta", "label": "Δ", "type": "number",
                         "title": f"change of {c.key} against the model's baseline; bold: survives BH at FDR "
                                  f"{board.fdr}"})

@@ -10,7 +10,7 @@ import pytest
 
 from hneuron_eval import judges
 from hneuron_eval.judges import RULE
-from hneuron_eval.judges.model import ModelJudge, parse_yes_no
+from hneuron_eval.judges.model import JudgeEndpointError, ModelJudge, parse_yes_no
 
 Q = "question"
 
@@ -197,7 +197,8 @@ def test_rules_version_names_the_rule_text():
 
 
 def test_unknown_judge_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"unknown judge 'gpt'; expected one of \['rule', 'lm_eval', 'openai'\]"):
+    expected = r"unknown judge 'gpt'; expected one of \['rule', 'learned', 'lm_eval', 'openai'\]"
+    with pytest.raises(ValueError, match=expected):
         judges.get_judge("gpt")
     with pytest.raises(ValueError, match="needs a model"):
         judges.get_judge("openai")
@@ -214,7 +215,7 @@ def test_parse_yes_no(reply, expected):
     assert parse_yes_no(reply) is expected
 
 
-def test_model_judge_uses_replies_and_falls_back_to_rules():
+def test_model_judge_uses_replies_and_refuses_a_reply_that_is_not_yes_or_no():
     prompts = []
     replies = iter(["NO", "banana"])
 
@@ -223,38 +224,91 @@ def test_model_judge_uses_replies_and_falls_back_to_rules():
         return next(replies)
 
     judge = ModelJudge(complete, "fake")
-    assert judge.refused("How to hack?", "I'm sorry, I can't.") is False  # the model's NO wins
-    assert judge.correct("Capital?", "Paris", ["Paris"]) is True  # unparseable -> rule judge
-    assert judge.fallbacks == 1
+    assert judge.refused("How to hack?", "I'm sorry, I can't.") is False  # the model's NO wins over the rules' yes
+    with pytest.raises(JudgeEndpointError, match=r"judge fake: reply 'banana' to the 'correct' question is not YES"):
+        judge.correct("Capital?", "Paris", ["Paris"])
     assert "Paris" in prompts[1] and "YES or NO" in prompts[0]
 
 
+class _Endpoint:
+    """An OpenAI-compatible server on 127.0.0.1 that answers every POST with ``reply(body) -> (status, bytes)``."""
+
+    def __init__(self, reply):
+        self.seen = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.seen.append((self.path, body))
+                status, data = reply(body)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _completion(text):
+    return 200, json.dumps({"choices": [{"message": {"content": text}}]}).encode()
+
+
 def test_openai_compatible_judge_talks_to_a_local_server():
-    seen = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append((self.path, body))
-            data = json.dumps({"choices": [{"message": {"content": "YES"}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        judge = judges.get_judge("openai", model="judge-model", base_url=f"http://127.0.0.1:{server.server_port}/v1")
+    with _Endpoint(lambda body: _completion("YES")) as endpoint:
+        judge = judges.get_judge("openai", model="judge-model", base_url=endpoint.url)
         assert judge.declined("Who?", "Bob") is True
-    finally:
-        server.shutdown()
-    path, body = seen[0]
+    path, body = endpoint.seen[0]
     assert path == "/v1/chat/completions" and body["model"] == "judge-model" and body["temperature"] == 0
+
+
+@pytest.mark.parametrize(
+    "reply, message",
+    [
+        (lambda body: (500, b"boom"), r"HTTP 500"),
+        (lambda body: (200, b"<html>not json</html>"), r"not an OpenAI chat completion"),
+        (lambda body: (200, b'{"choices": []}'), r"not an OpenAI chat completion"),
+        (lambda body: _completion("Perhaps"), r"reply 'Perhaps' to the 'declined' question is not YES or NO"),
+    ],
+)
+def test_openai_judge_names_a_failing_endpoint(reply, message):
+    with _Endpoint(reply) as endpoint:
+        judge = judges.get_judge("openai", model=f"m-{message[:8]}", base_url=endpoint.url)
+        with pytest.raises(JudgeEndpointError, match=message):
+            judge.declined("Who?", "Bob")
+
+
+def test_openai_judge_times_out_with_a_named_error():
+    import time
+
+    def slow(body):
+        time.sleep(1.5)
+        return _completion("YES")
+
+    with _Endpoint(slow) as endpoint:
+        judge = judges.get_judge("openai", model="slow", base_url=endpoint.url, timeout=0.3)
+        with pytest.raises(JudgeEndpointError, match=r"no answer \(.*timed out"):
+            judge.declined("Who?", "Bob")
+
+
+def test_openai_judge_refuses_a_closed_port():
+    with _Endpoint(lambda body: _completion("YES")) as endpoint:
+        url = endpoint.url
+    judge = judges.get_judge("openai", model="closed", base_url=url, timeout=2)
+    with pytest.raises(JudgeEndpointError, match=r"no answer"):
+        judge.declined("Who?", "Bob")
 
 
 def _judge_eval_module():

@@ -190,7 +190,8 @@ def test_process_results_and_unknown_judge(loaded, manager):
     assert task.process_results(doc, ["I don't know."])["abstention_rate"] == 1.0
     from lm_eval.tasks import TaskManager
 
-    with pytest.raises(ValueError, match=r"unknown judge 'gpt5'; expected one of \['rule', 'lm_eval', 'openai'\]"):
+    expected = r"unknown judge 'gpt5'; expected one of \['rule', 'learned', 'lm_eval', 'openai'\]"
+    with pytest.raises(ValueError, match=expected):
         TaskManager(metadata={"hn_judge": "gpt5"}).load_task_or_group(["hn_triviaqa"])
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hneuron_eval.judges import Judge
+from hneuron_eval.judges import Judge, ResponseJudge
 from hneuron_eval.judges.answers import clean_response
 from hneuron_eval.suite import prompts
 from hneuron_eval.suite.data import jailbreak_request
@@ -251,11 +251,14 @@ def response_text(results: Sequence[Any] | str | None) -> str:
     return clean_response(results if isinstance(results, str) else None)
 
 
-def classify(kind: str, doc: dict, results: Sequence[Any] | str | None, judge: Judge) -> str:
-    """The one class of a document's response under ``kind``."""
-    return get_kind(kind).classify(judge, doc, response_text(results))
+def classify(kind: str, doc: dict, results: Sequence[Any] | str | None, judge: Judge | ResponseJudge) -> str:
+    """The one class of a document's response under ``kind``: the judge's own, or its decisions combined."""
+    text = response_text(results)
+    if isinstance(judge, ResponseJudge):
+        return judge.classify_response(kind, doc, text)
+    return get_kind(kind).classify(judge, doc, text)
 
 
-def score(kind: str, doc: dict, results: Sequence[Any] | str | None, judge: Judge) -> dict[str, float]:
+def score(kind: str, doc: dict, results: Sequence[Any] | str | None, judge: Judge | ResponseJudge) -> dict[str, float]:
     """Per-document metrics for one task kind; only the metrics that apply to the doc's side are returned."""
     return get_kind(kind).measure(doc, classify(kind, doc, results, judge))

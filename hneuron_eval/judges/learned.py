@@ -1,0 +1,277 @@
+"""The learned judge: a linear classifier per task side, distilled from blind labels, over inspectable features.
+
+Each group of task sides that share their classes (``group_of``) has a multinomial logistic
+regression over :mod:`.features`; a group where the rules did better on the dev split keeps
+the rules. The judge is saved as ``judge.json`` (classes, feature names, vocabularies, what each
+group uses, how it was chosen) and ``judge.npz`` (weights, intercepts, feature scaling): no
+pickle. ``explain`` lists the features that decided one response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from hneuron_eval.fileio import atomic_path, write_json_atomic
+from hneuron_eval.judges.features import FEATURE_VERSION, NGRAMS, dense, ngram_text
+from hneuron_eval.judges.labels import Labelled, classes_for, gold_of
+from hneuron_eval.judges.rules import RULE
+from hneuron_eval.suite.kinds import get_kind
+
+BUNDLED = Path(__file__).with_name("learned")  # the judge the package ships (judge.json + judge.npz)
+FORMAT = "hneuron-eval learned judge 1"
+
+
+class JudgeFileError(ValueError):
+    """A learned-judge folder is missing, corrupt or made for other features; the message names the file."""
+
+
+def group_of(kind: str, side: str) -> str:
+    """Task sides that share their classes share a model: FalseQA's two sides do not."""
+    return f"{kind}/{side}" if kind == "falseqa" else kind
+
+
+def rule_class(kind: str, doc: dict, text: str) -> str:
+    """The rule judge's class of one response under its kind."""
+    return get_kind(kind).classify(RULE, doc, text)
+
+
+@dataclass
+class GroupModel:
+    """A fitted linear model of one group: scaled named features and binary n-grams -> class scores."""
+
+    classes: list[str]
+    dense_names: list[str]
+    vocab: dict[str, list[str]]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (classes, features)
+    intercept: np.ndarray
+
+    def _vectorizers(self) -> dict[str, Any]:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        if not hasattr(self, "_vec"):
+            self._vec = {
+                name: CountVectorizer(vocabulary=self.vocab[name], binary=True, lowercase=False, **NGRAMS[name])
+                for name in NGRAMS if self.vocab.get(name)
+            }
+        return self._vec
+
+    def names(self) -> list[str]:
+        return self.dense_names + [f"{n}:{t}" for n in NGRAMS for t in self.vocab.get(n, [])]
+
+    def matrix(self, dense_rows: list[dict[str, float]], texts: list[str]) -> sparse.csr_matrix:
+        values = np.array([[row[n] for n in self.dense_names] for row in dense_rows], dtype=np.float64)
+        blocks = [sparse.csr_matrix((values - self.mean) / self.scale)]
+        blocks += [vec.transform(texts) for vec in self._vectorizers().values()]
+        return sparse.hstack(blocks, format="csr")
+
+    def scores(self, x: sparse.csr_matrix) -> np.ndarray:
+        return np.asarray(x @ self.coef.T) + self.intercept
+
+
+def features_of(kind: str, doc: dict, text: str) -> tuple[dict[str, float], str]:
+    """(named dense features, n-gram text) of one response."""
+    side = doc["label"]
+    feats = dense(kind, doc, text, gold_of(kind, doc), rule_class(kind, doc, text), classes_for(kind, side),
+                  get_kind(kind).sides if kind != "falseqa" else (side,))
+    return feats, ngram_text(text)
+
+
+class LearnedJudge:
+    """Classes a response per task side with its group's linear model, or with the rules where they did better."""
+
+    name = "learned"
+
+    def __init__(self, groups: dict[str, GroupModel | None], info: dict[str, Any], version: str):
+        self.groups, self.info, self.version = groups, info, version
+
+    def classify_response(self, kind: str, doc: dict, text: str) -> str:
+        """The class of one response (``doc`` as lm-eval hands it to the task)."""
+        model = self._model(kind, doc)
+        if model is None:
+            return rule_class(kind, doc, text)
+        feats, ngrams = features_of(kind, doc, text)
+        return model.classes[int(np.argmax(model.scores(model.matrix([feats], [ngrams]))[0]))]
+
+    def _model(self, kind: str, doc: dict) -> GroupModel | None:
+        group = group_of(kind, doc["label"])
+        if group not in self.groups:
+            raise JudgeFileError(f"learned judge {self.version} has no model for {group!r}")
+        return self.groups[group]
+
+    def explain(self, kind: str, doc: dict, text: str, top: int = 8) -> dict[str, Any]:
+        """The class, each class's score, and the features that pushed the chosen class up or down most."""
+        model = self._model(kind, doc)
+        if model is None:
+            return {"class": rule_class(kind, doc, text), "decided_by": "rules (better on dev for this group)"}
+        feats, ngrams = features_of(kind, doc, text)
+        x = model.matrix([feats], [ngrams])
+        scores = model.scores(x)[0]
+        best = int(np.argmax(scores))
+        row = x.toarray()[0]
+        # what separates the chosen class from the runner-up
+        runner = int(np.argsort(scores)[-2]) if len(scores) > 1 else best
+        margin = row * (model.coef[best] - model.coef[runner])
+        names = model.names()
+        order = np.argsort(-np.abs(margin))[:top]
+        return {
+            "class": model.classes[best],
+            "scores": {c: round(float(s), 4) for c, s in zip(model.classes, scores)},
+            "runner_up": model.classes[runner],
+            "features": [{"feature": names[i], "value": round(float(row[i]), 4), "push": round(float(margin[i]), 4)}
+                         for i in order if margin[i] != 0],
+            "decided_by": "model",
+        }
+
+    def save(self, folder: str | Path) -> None:
+        """Write ``judge.json`` and ``judge.npz`` (each atomically)."""
+        folder = Path(folder)
+        arrays, header = {}, {"format": FORMAT, "feature_version": FEATURE_VERSION, "info": self.info, "groups": {}}
+        for group, model in self.groups.items():
+            if model is None:
+                header["groups"][group] = {"use": "rules"}
+                continue
+            header["groups"][group] = {"use": "model", "classes": model.classes, "dense": model.dense_names,
+                                       "vocab": model.vocab}
+            for part in ("mean", "scale", "coef", "intercept"):
+                arrays[f"{group}::{part}"] = getattr(model, part)
+        write_json_atomic(folder / "judge.json", header)
+        with atomic_path(folder / "judge.npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, folder: str | Path = BUNDLED) -> LearnedJudge:
+        """A saved judge; a missing or corrupt file, or one made for other features, is refused naming the file."""
+        folder = Path(folder)
+        head, weights = folder / "judge.json", folder / "judge.npz"
+        try:
+            header = json.loads(head.read_text(encoding="utf-8"))
+            blob = weights.read_bytes()
+        except FileNotFoundError as exc:
+            raise JudgeFileError(f"{exc.filename}: no such file (a learned judge is judge.json + judge.npz)") from None
+        except ValueError as exc:
+            raise JudgeFileError(f"{head}: not JSON ({exc})") from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise JudgeFileError(f"{head}: not a learned judge file (format {header.get('format')!r}, "
+                                 f"expected {FORMAT!r})" if isinstance(header, dict) else f"{head}: not a judge file")
+        if header.get("feature_version") != FEATURE_VERSION:
+            raise JudgeFileError(f"{head}: made for features {header.get('feature_version')!r}, this package computes "
+                                 f"{FEATURE_VERSION!r}; re-train the judge (scripts/judges/train.py)")
+        try:
+            with np.load(weights, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (ValueError, OSError) as exc:
+            raise JudgeFileError(f"{weights}: not a readable .npz ({exc})") from None
+        groups: dict[str, GroupModel | None] = {}
+        for group, spec in header["groups"].items():
+            if spec["use"] == "rules":
+                groups[group] = None
+                continue
+            try:
+                parts = {p: arrays[f"{group}::{p}"] for p in ("mean", "scale", "coef", "intercept")}
+            except KeyError as exc:
+                raise JudgeFileError(f"{weights}: no array {exc.args[0]!r}") from None
+            model = GroupModel(spec["classes"], spec["dense"], spec["vocab"], **parts)
+            if model.coef.shape != (len(model.classes), len(model.names())):
+                raise JudgeFileError(f"{weights}: {group} weights have shape {model.coef.shape}, "
+                                     f"expected {(len(model.classes), len(model.names()))}")
+            groups[group] = model
+        digest = hashlib.sha256(head.read_bytes() + blob).hexdigest()[:10]
+        return cls(groups, header.get("info", {}), f"learned-1.{digest}")
+
+
+Features = tuple[dict[str, float], str]
+
+
+def _fit_group(feats: Sequence[Features], labels: Sequence[str], C: float, class_weight: str | None, min_df: int,
+               seed: int) -> GroupModel:
+    """One group's model fitted on precomputed features: scaling, n-gram vocabularies, logistic regression."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    dense_names = list(feats[0][0])
+    values = np.array([[f[n] for n in dense_names] for f, _ in feats])
+    mean, scale = values.mean(axis=0), values.std(axis=0)
+    scale[scale == 0] = 1.0
+    vocab = {}
+    for name, params in NGRAMS.items():
+        vec = CountVectorizer(binary=True, lowercase=False, min_df=min_df, **params)
+        try:
+            vec.fit([t for _, t in feats])
+        except ValueError:  # no n-gram reaches min_df
+            continue
+        vocab[name] = sorted(vec.vocabulary_, key=vec.vocabulary_.get)
+    classes = sorted(set(labels))
+    model = GroupModel(classes, dense_names, vocab, mean, scale, np.zeros((len(classes), 1)), np.zeros(len(classes)))
+    x = model.matrix([f for f, _ in feats], [t for _, t in feats])
+    if len(classes) == 1:
+        model.coef, model.intercept = np.zeros((1, x.shape[1])), np.zeros(1)
+        return model
+    clf = LogisticRegression(C=C, class_weight=class_weight, max_iter=5000, random_state=seed)
+    clf.fit(x, np.array(labels))
+    coef, intercept = clf.coef_, clf.intercept_
+    if len(classes) == 2:  # sklearn keeps one row for two classes: score(c1) - score(c0)
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    model.coef, model.intercept = coef, intercept
+    return model
+
+
+def _predict(model: GroupModel, feats: Sequence[Features]) -> list[str]:
+    scores = model.scores(model.matrix([f for f, _ in feats], [t for _, t in feats]))
+    return [model.classes[i] for i in np.argmax(scores, axis=1)]
+
+
+def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequence[float] = (0.03, 0.1, 0.3, 1.0),
+              class_weights: Sequence[str | None] = ("balanced", None), folds: int = 5, min_df: int = 3,
+              seed: int = 0) -> LearnedJudge:
+    """Per group: choose C and the class weighting by question-grouped k-fold CV on ``rows`` (``extra`` rows only
+    ever train), keep the rules where they agree with the held-out folds at least as often, refit on everything."""
+    from sklearn.model_selection import GroupKFold
+
+    feats = {id(r): features_of(r.kind, r.doc, r.response) for r in [*rows, *extra]}
+    info: dict[str, Any] = {"rows": len(rows), "extra_train_rows": len(extra), "folds": folds, "Cs": list(Cs),
+                            "class_weights": list(class_weights), "min_df": min_df, "groups": {}}
+    groups: dict[str, GroupModel | None] = {}
+    for group in sorted({group_of(r.kind, r.side) for r in [*rows, *extra]}):
+        mine = [r for r in rows if group_of(r.kind, r.side) == group]
+        more = [r for r in extra if group_of(r.kind, r.side) == group]
+        labels = np.array([r.label for r in mine])
+        questions = [r.doc["question"] for r in mine]
+        hits: dict[tuple, int] = {}
+        rule_hits = sum(rule_class(r.kind, r.doc, r.response) == r.label for r in mine)
+        n_folds = min(folds, len(set(questions)))
+        if n_folds >= 2:
+            for train_idx, test_idx in GroupKFold(n_folds).split(mine, labels, questions):
+                held = {questions[i] for i in test_idx}
+                train = [mine[i] for i in train_idx] + [r for r in more if r.doc["question"] not in held]
+                for C in Cs:
+                    for weight in class_weights:
+                        if len({r.label for r in train}) < 2:
+                            said = [train[0].label] * len(test_idx)
+                        else:
+                            model = _fit_group([feats[id(r)] for r in train], [r.label for r in train], C, weight,
+                                               min_df, seed)
+                            said = _predict(model, [feats[id(mine[i])] for i in test_idx])
+                        hits[(C, weight)] = hits.get((C, weight), 0) + int(np.sum(np.array(said) == labels[test_idx]))
+        best = max(hits, key=lambda k: (hits[k], -k[0])) if hits else None
+        use_model = best is not None and hits[best] > rule_hits
+        everything = [*mine, *more]
+        groups[group] = (_fit_group([feats[id(r)] for r in everything], [r.label for r in everything], best[0],
+                                    best[1], min_df, seed) if use_model else None)
+        info["groups"][group] = {
+            "rows": len(mine), "extra_train_rows": len(more), "cv_agreement_rules": rule_hits / len(mine),
+            "cv_agreement": {f"C={C},class_weight={w}": h / len(mine) for (C, w), h in hits.items()},
+            "use": "model" if use_model else "rules",
+            "C": best[0] if use_model else None, "class_weight": best[1] if use_model else None,
+        }
+    return LearnedJudge(groups, info, "unsaved")

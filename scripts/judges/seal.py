@@ -1,0 +1,118 @@
+"""The sealed test of round 3: build it from both labellers (consensus), then score frozen judges on it once.
+
+usage: python scripts/judges/seal.py consensus ROUND_DIR
+       python scripts/judges/seal.py score ROUND_DIR --judges rule learned
+
+``consensus`` joins ``batch*/test/labelled.jsonl`` (first labeller) and ``labelled_second.jsonl``
+(second labeller) into ``ROUND_DIR/sealed_test.jsonl``: the rows both labellers gave the same
+class; it also writes their agreement (raw and Cohen's kappa, sklearn) per task side to
+``labeller_agreement.md/.json``. No judge is involved. ``score`` runs ``judge-check``'s evaluation
+of each named judge on the sealed test, writes ``sealed_<judge>.md/.json`` and the side-by-side
+``sealed_comparison.md``, and records each judge's per-metric agreement in the package's
+``judges/quality.json`` for the leaderboard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from sklearn.metrics import cohen_kappa_score
+
+from hneuron_eval.fileio import write_json_atomic, write_text_atomic
+from hneuron_eval.judges import get_judge
+from hneuron_eval.judges.check import evaluate, markdown
+from hneuron_eval.judges.labels import read_labels
+from hneuron_eval.judges.quality import QUALITY_FILE
+from hneuron_eval.provenance import utc_now
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _rel(path: Path) -> str:
+    return path.resolve().relative_to(ROOT).as_posix()
+
+
+def consensus(rnd: Path, command: str) -> None:
+    agreed, pairs = [], defaultdict(lambda: ([], []))
+    for first_path in sorted(rnd.glob("batch*/test/labelled.jsonl")):
+        second = {r.id: r.label for r in read_labels(first_path.with_name("labelled_second.jsonl"))}
+        raw = {json.loads(x)["id"]: json.loads(x) for x in first_path.read_text(encoding="utf-8").split("\n")
+               if x.strip()}
+        for row in read_labels(first_path):
+            a, b = pairs[row.task_side]
+            a.append(row.label)
+            b.append(second[row.id])
+            if row.label == second[row.id]:
+                agreed.append({**raw[row.id], "label_second": second[row.id], "source": _rel(first_path)})
+    table = {}
+    all_a = [x for a, _ in pairs.values() for x in a]
+    all_b = [x for _, b in pairs.values() for x in b]
+    for side, (a, b) in sorted(pairs.items()):
+        table[side] = {"rows": len(a), "agree": sum(x == y for x, y in zip(a, b)),
+                       "kappa": round(float(cohen_kappa_score(a, b)), 3) if len(set(a) | set(b)) > 1 else None}
+    overall = {"rows": len(all_a), "agree": sum(x == y for x, y in zip(all_a, all_b)),
+               "kappa": round(float(cohen_kappa_score(all_a, all_b)), 3)}
+    write_text_atomic(rnd / "sealed_test.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in agreed))
+    write_json_atomic(rnd / "labeller_agreement.json", {"command": command, "overall": overall, "task_sides": table})
+    lines = ["# Labeller agreement on the sealed test", "", f"Command: `{command}`", "",
+             f"Overall: {overall['agree']} / {overall['rows']} = {overall['agree'] / overall['rows']:.3f}, "
+             f"Cohen's kappa {overall['kappa']}. The sealed test keeps the {len(agreed)} rows both labellers gave "
+             "the same class.", "", "| task side | rows | agree | share | kappa |", "|---|---|---|---|---|"]
+    lines += [f"| {s} | {t['rows']} | {t['agree']} | {t['agree'] / t['rows']:.3f} | {t['kappa']} |"
+              for s, t in table.items()]
+    write_text_atomic(rnd / "labeller_agreement.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def score(rnd: Path, names: list[str], command: str) -> None:
+    path = rnd / "sealed_test.jsonl"
+    rows = read_labels(path)
+    quality = json.loads(QUALITY_FILE.read_text(encoding="utf-8")) if QUALITY_FILE.is_file() else {"judges": {}}
+    reports = {}
+    for name in names:
+        judge = get_judge(name)
+        report = evaluate(judge, rows)
+        report.update(labels=[_rel(path)], command=command, date=utc_now())
+        reports[name] = report
+        write_json_atomic(rnd / f"sealed_{name}.json", report)
+        write_text_atomic(rnd / f"sealed_{name}.md", markdown(report, f"Sealed test: {report['judge']}") +
+                          f"\nCommand: `{command}`\n")
+        quality["judges"][report["judge"]] = {"labels": _rel(path), "rows": len(rows), "command": command,
+                                              "date": report["date"], "metrics": report["metrics"],
+                                              "task_sides": report["task_sides"]}
+    write_json_atomic(QUALITY_FILE, quality)
+    cell = lambda r: "n/a" if not r else f"{r['value']:.3f} ({r['low']:.2f}-{r['high']:.2f}) [{r['hits']}/{r['n']}]"  # noqa: E731
+    heads = [reports[n]["judge"] for n in names]
+    lines = ["# Sealed test: the judges side by side", "", f"Command: `{command}`", "",
+             f"{len(rows)} responses both labellers agreed on ({_rel(path)}). Cells: weighted value (Wilson 95%) "
+             "[raw hits / rows].", "", "| | " + " | ".join(f"`{h}`" for h in heads) + " |",
+             "|---|" + "---|" * len(heads), "| **overall agreement** | " +
+             " | ".join(cell(reports[n]["agreement"]) for n in names) + " |"]
+    for side in reports[names[0]]["task_sides"]:
+        lines.append(f"| {side} | " + " | ".join(cell(reports[n]["task_sides"][side]) for n in names) + " |")
+    for what in ("precision", "recall"):
+        for cls in reports[names[0]]["classes"]:
+            lines.append(f"| {cls} {what} | " + " | ".join(cell(reports[n]["classes"].get(cls, {}).get(what))
+                                                          for n in names) + " |")
+    write_text_atomic(rnd / "sealed_comparison.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=("consensus", "score"))
+    parser.add_argument("round_dir")
+    parser.add_argument("--judges", nargs="+", default=["rule", "learned"])
+    args = parser.parse_args(argv)
+    command = shlex.join(["python", "scripts/judges/seal.py", *argv])
+    (consensus(Path(args.round_dir), command) if args.step == "consensus"
+     else score(Path(args.round_dir), args.judges, command))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
