@@ -52,7 +52,7 @@ def main() -> None:
         f"Median cumulative import time of `hneuron_eval._autoload` at interpreter start: "
         f"{s['median_autoload_import_ms']:.2f} ms (whole `python -c pass`: {s['median_interpreter_start_ms']:.1f} ms).",
     ]
-    lines += _sweep_monitor_export()
+    lines += _sweep_monitor_export() + _judge_time()
     write_text_atomic(RESULTS / "README.md", "\n".join(lines) + "\n")
 
 
@@ -87,6 +87,19 @@ def _sweep_monitor_export() -> list[str]:
         "exported / source load time, median of paired rounds: "
         f"{e['load_ratio_exported_vs_source_median_of_paired_rounds']:.3f}.",
     ]
+
+
+def _judge_time() -> list[str]:
+    """Judging time, rules against the learned judge (``benchmarks/judge_time.py``)."""
+    j = json.loads((RESULTS / "judge_time.json").read_text())
+    lines = ["", "## Judging time (`benchmarks/judge_time.py`)", "",
+             f"Command: `{j['command']}`; date {j['date']}. The {j['responses']} responses of one `--tasks hneuron "
+             f"--limit 50` run of SmolLM2 (chat, batch 64; `{j['run']}`, its `RUN.txt`), whose evaluation took "
+             f"{float(j['run_wall_seconds']):.1f} s, classed again by each judge (best of the rounds).", "",
+             "| judge | seconds | per 1,000 responses | share of the run (goal < 5%) |", "|---|---|---|---|"]
+    lines += [f"| `{name}` | {x['seconds']:.3f} | {x['seconds_per_1000']:.3f} s | {100 * x['share_of_run']:.2f}% |"
+              for name, x in j["judges"].items()]
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Re-score the responses logged by an lm_eval run with the current judges (no generation).
 
-usage: python benchmarks/tasks_rescore.py RUN_DIR
+usage: python benchmarks/tasks_rescore.py RUN_DIR [JUDGE]
 Reads RUN_DIR/**/samples_hn_*.jsonl (lm_eval --log_samples), recomputes every per-document
-metric with the task kinds and the rule judge, aggregates them the way lm-eval does (mean,
+metric with the task kinds and JUDGE (default: the tasks' default judge), aggregates them the way lm-eval does (mean,
 standard error of the mean; groups as in tasks/hneuron*.yaml) and writes RUN_DIR/rescored.md
 and RUN_DIR/rescored.json, both naming the judge version. The run's own results_*.json keep
 the numbers of the judge it ran with (its configs record that judge's version).
@@ -25,14 +25,14 @@ from lm_eval.api.metrics import (
 )
 
 from hneuron_eval.fileio import write_json_atomic, write_text_atomic
-from hneuron_eval.judges import RULE, RULES_VERSION
+from hneuron_eval.judges import DEFAULT_JUDGE, get_judge
 from hneuron_eval.suite.kinds import METRICS, classify, get_kind
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _logs import TASKS, sample_logs, task_kind  # noqa: E402
 
 
-def rescore(run: Path) -> dict[str, dict]:
+def rescore(run: Path, judge) -> dict[str, dict]:
     """Per-task metrics (value, stderr, n), and the count of each class, from the logged samples."""
     out = {}
     for task, logged in sample_logs(run).items():
@@ -40,7 +40,7 @@ def rescore(run: Path) -> dict[str, dict]:
         values: dict[str, list[float]] = defaultdict(list)
         classes: Counter[str] = Counter()
         for sample in logged:
-            cls = classify(kind.name, sample["doc"], sample["resps"][0], RULE)
+            cls = classify(kind.name, sample["doc"], sample["resps"][0], judge)
             classes[cls] += 1
             for name, value in kind.measure(sample["doc"], cls).items():
                 values[name].append(value)
@@ -82,13 +82,15 @@ def groups(tasks: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
-def main(run: str) -> None:
+def main(run: str, judge_name: str = DEFAULT_JUDGE) -> None:
     run_dir = Path(run)
-    tasks = rescore(run_dir)
+    judge = get_judge(judge_name)
+    version = f"{judge.name}:{judge.version}"
+    tasks = rescore(run_dir, judge)
     grouped = groups(tasks)
-    command = shlex.join(["python", "benchmarks/tasks_rescore.py", run])
+    command = shlex.join(["python", "benchmarks/tasks_rescore.py", run, judge_name])
     lines = [
-        f"Re-scored with the rule judges `{RULES_VERSION}` from the responses logged in `{run_dir.name}`.",
+        f"Re-scored with the judge `{version}` from the responses logged in `{run_dir.name}`.",
         f"Command: `{command}` (the generating lm_eval command is in RUN.txt).",
         "",
         "| task / group | metric | dir | value | stderr | n docs |",
@@ -112,11 +114,11 @@ def main(run: str) -> None:
     write_text_atomic(run_dir / "rescored.md", table)
     write_json_atomic(
         run_dir / "rescored.json",
-        {"command": command, "judge_version": RULES_VERSION, "tasks": tasks, "groups": grouped},
+        {"command": command, "judge_version": version, "tasks": tasks, "groups": grouped},
     )
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         raise SystemExit(__doc__)
-    main(sys.argv[1])
+    main(*sys.argv[1:])

@@ -24,6 +24,7 @@ Find, inspect and switch off hallucination-associated FFN neurons (H-neurons).
   leaderboard                 tables, significance and plots from lm-eval output folders
   export                      a standard HF checkpoint with the mask folded into its weights
   judge-check                 how often a judge (rule, learned, openai, lm_eval) agrees with blind labels
+  judge-explain               the learned judge's class for one response, and the features that decided it
   rescore                     re-score lm-eval output folders of the suite with another judge
 
 Scoring a model with a mask happens in lm-eval:
@@ -35,9 +36,10 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     """Errors that are the user's to fix (bad input, missing file or package): one line, no traceback."""
     try:
         from hneuron_eval.identify.store import StageError  # loaded with the parser already
+        from hneuron_eval.judges.model import JudgeEndpointError
     except ImportError:  # a broken install: that ImportError is the one to report
         return ValueError, OSError, ImportError
-    return ValueError, OSError, ImportError, StageError
+    return ValueError, OSError, ImportError, StageError, JudgeEndpointError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

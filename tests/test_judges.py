@@ -204,8 +204,9 @@ def test_unknown_judge_is_a_clear_error():
         judges.get_judge("openai")
     with pytest.raises(ValueError, match="needs a base URL"):
         judges.get_judge("openai", model="m")
-    assert judges.judge_from_metadata(None) is RULE
-    assert judges.judge_from_metadata({"pretrained": "x"}) is RULE
+    assert judges.judge_from_metadata(None) is judges.get_judge("learned")  # the default
+    assert judges.judge_from_metadata({"pretrained": "x"}).name == "learned"
+    assert judges.judge_from_metadata({"hn_judge": "rule"}) is RULE
 
 
 @pytest.mark.parametrize(

@@ -173,3 +173,24 @@ def test_leaderboard_page_sorts_in_chromium(runs, tmp_path, browser):
     assert numbers == sorted(numbers) and numbers[0] < 0 < numbers[-1]
     assert deltas[0] == "-0.250*"  # H-neurons at alpha 2: 10 of 40 documents down, survives the correction
     assert column("intervention")[0] == "H-neurons α=2"
+
+
+def test_leaderboard_shows_the_judges_sealed_test_agreement_per_column(tmp_path):
+    from hneuron_eval.judges.quality import metric_agreement
+    from hneuron_eval.leaderboard import column_agreement
+
+    sweep = Path(__file__).resolve().parents[1] / "results" / "leaderboard" / "sweeps" / "smollm2-135m-instruct"
+    board = build_leaderboard([sweep / "baseline", sweep / "hneurons-alpha0"], tmp_path / "lb", plots=False,
+                              n_boot=200)
+    (version,) = board.judge_versions
+    column = next(c for c in board.columns if c.key == "hn_selfaware/overcompliance")
+    expected = metric_agreement(version, "hn_selfaware", "overcompliance")
+    assert expected is not None and 0 < expected["value"] <= 1
+    assert column_agreement(board, column) == (expected["value"], expected["value"])
+    md = (tmp_path / "lb" / "LEADERBOARD.md").read_text()
+    header_row = next(line for line in md.splitlines() if line.startswith("| judge agreement | sealed test |"))
+    assert f"{expected['value']:.2f}" in header_row
+    rows = list(csv.DictReader(line for line in (tmp_path / "lb" / "leaderboard.csv").read_text().splitlines()
+                               if not line.startswith("#")))
+    cell = next(r for r in rows if r["task"] == "hn_selfaware" and r["metric"] == "overcompliance")
+    assert float(cell["judge_agreement_low"]) == expected["value"]

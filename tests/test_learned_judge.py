@@ -218,3 +218,55 @@ def test_judge_check_defaults_to_the_sealed_test():
     rows = read_labels(ROOT / SEALED_TEST)
     assert len(rows) >= 800 and {r.task for r in rows} == {
         "hn_triviaqa", "hn_nq_open", "hn_selfaware", "hn_falseqa", "hn_nonexist", "hn_jailbreak", "hn_sycophancy"}
+
+
+def test_judge_explain_command_prints_the_deciding_features(capsys):
+    assert cli.main(["judge-explain", "--task", "hn_triviaqa", "--question", "Capital of France?", "--gold", "Paris",
+                     "--response", "Paris.", "--top", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["class"] == "correct" and out["judge"].startswith("learned:") and len(out["features"]) <= 3
+    assert cli.main(["judge-explain", "--task", "hn_nope", "--question", "q", "--response", "r"]) == 1
+    assert "unknown task 'hn_nope'" in capsys.readouterr().err
+    assert cli.main(["judge-explain", "--task", "hn_selfaware", "--side", "real", "--question", "q",
+                     "--response", "r"]) == 1
+    assert "--side: expected one of ['unanswerable', 'answerable']" in capsys.readouterr().err
+
+
+def test_judge_check_scores_an_openai_compatible_judge_and_writes_nothing_when_it_fails(tmp_path, capsys):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    replies = {"content": "NO"}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"choices": [{"message": {"content": replies["content"]}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/v1"
+    doc = _qa_doc("Capital of France?", ["Paris"])
+    labels = _write(tmp_path / "l.jsonl", [_row(0, "hn_triviaqa", doc, "Lyon.", "hallucinated"),
+                                            _row(1, "hn_triviaqa", doc, "Paris.", "correct")])
+    try:
+        # every decision answered NO: not correct, not declined, not degenerate -> hallucinated
+        args = ["judge-check", "--judge", "openai", "--judge-model", "m", "--judge-base-url", url, "--labels",
+                str(labels)]
+        assert cli.main([*args, "--out", str(tmp_path / "ok")]) == 0
+        report = json.loads((tmp_path / "ok.json").read_text())
+        assert report["judge"] == "openai:m:model:openai:m" and report["agreement"]["hits"] == 1
+        replies["content"] = "perhaps"
+        assert cli.main([*args[:4], "m2", *args[5:], "--out", str(tmp_path / "bad")]) == 1
+        assert "reply 'perhaps' to the 'correct' question is not YES or NO" in capsys.readouterr().err
+        assert not list(tmp_path.glob("bad*"))
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hneuron_eval import monitor
+from hneuron_eval import judges, monitor
 from hneuron_eval.datafiles import DATA_DIR
-from hneuron_eval.judges import RULES_VERSION
 from hneuron_eval.suite import kinds, prompts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +104,7 @@ def test_loaded_tasks_carry_the_kind_metrics_with_truthful_directions(loaded):
         assert task.higher_is_better() == {**{m: kinds.METRICS[m] for m in kind.metrics}, **detector}
         gen = task.config.generation_kwargs
         assert gen["max_gen_toks"] == task.config.metadata["hn_max_gen_toks"] and gen["until"] == ["\nQ:"]
-        assert task.config.metadata["hn_judge_version"] == f"rule:{RULES_VERSION}"
+        assert task.config.metadata["hn_judge_version"] == f"learned:{judges.get_judge('learned').version}"
 
 
 def test_groups_list_their_tasks():
@@ -187,12 +186,29 @@ def test_process_results_and_unknown_judge(loaded, manager):
     doc = dict(task.test_docs()[0])
     assert task.process_results(doc, [doc["aliases"][0]])["accuracy"] == 1.0
     assert task.process_results(doc, ["   "])["degenerate_rate"] == 1.0
-    assert task.process_results(doc, ["I don't know."])["abstention_rate"] == 1.0
     from lm_eval.tasks import TaskManager
 
     expected = r"unknown judge 'gpt5'; expected one of \['rule', 'learned', 'lm_eval', 'openai'\]"
     with pytest.raises(ValueError, match=expected):
         TaskManager(metadata={"hn_judge": "gpt5"}).load_task_or_group(["hn_triviaqa"])
+
+
+PLAIN_DECLINES = ["I don't know.", "I'm sorry, I don't have information about that.", "I do not know who that is."]
+
+
+def test_the_rules_count_a_plain_decline_as_abstention(loaded):
+    from hneuron_eval.suite.kinds import classify
+
+    doc = dict(loaded["hn_triviaqa"].test_docs()[0])
+    assert [classify("qa", doc, text, judges.RULE) for text in PLAIN_DECLINES] == ["declined"] * 3
+
+
+@pytest.mark.xfail(strict=True, reason="known defect of learned-1.ad248c3be2, found after its sealed test: its QA "
+                   "model calls plain declines hallucinated (results/judges/README.md); a fix needs a new sealed test")
+def test_the_learned_judge_counts_a_plain_decline_as_abstention(loaded):
+    task = loaded["hn_triviaqa"]  # scored by the default judge
+    doc = dict(task.test_docs()[0])
+    assert [task.process_results(doc, [text])["abstention_rate"] for text in PLAIN_DECLINES] == [1.0] * 3
 
 
 def test_end_to_end_group_run_with_a_tiny_model(tiny_model_dir):
@@ -223,7 +239,7 @@ def test_end_to_end_group_run_with_a_tiny_model(tiny_model_dir):
     assert {"hallucination_rate,none", "degenerate_rate,none"} <= set(res["hneuron_hallucination"])
     assert "degenerate_rate,none" in res["hneuron"]
     judge = {cfg["metadata"]["hn_judge_version"] for name, cfg in out["configs"].items() if name in TASK_NAMES}
-    assert len(judge) == 1 and judge.pop().startswith("rule:rules-3.")
+    assert len(judge) == 1 and judge.pop().startswith("learned:learned-1.")
     assert out["higher_is_better"]["hn_triviaqa"]["hallucination_rate"] is False
 
 

@@ -1,4 +1,5 @@
-"""The judge commands of ``hneuron-eval``: ``judge-check`` (a judge against blind labels) and ``rescore``."""
+"""The judge commands of ``hneuron-eval``: ``judge-check`` (a judge against blind labels), ``judge-explain`` and
+``rescore``."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def judge_from_args(args: argparse.Namespace) -> Any:
 
 
 def add_judge_commands(sub: argparse._SubParsersAction, formatter: type) -> None:
-    """Register ``judge-check`` and ``rescore``."""
+    """Register ``judge-check``, ``judge-explain`` and ``rescore``."""
     p = sub.add_parser(
         "judge-check", formatter_class=formatter,
         help="how often a judge agrees with blind labels (default: the sealed test), per task side and class",
@@ -48,6 +49,23 @@ def add_judge_commands(sub: argparse._SubParsersAction, formatter: type) -> None
     p.add_argument("--min-agreement", type=float, help="goal: agreement of every task side")
     p.add_argument("--min-pr", type=float, help="goal: precision and recall of every class")
     p.set_defaults(func=_judge_check)
+
+    e = sub.add_parser(
+        "judge-explain", formatter_class=formatter,
+        help="the learned judge's class for one response, and the features that decided it",
+        description="Prints, as JSON, the class the learned judge gives one response of a task, every class's score "
+        "and the features that separate the chosen class from the runner-up (value after scaling, and push).",
+    )
+    e.add_argument("--task", required=True, help="a task of the suite, e.g. hn_selfaware")
+    e.add_argument("--side", help="the document's side (default: the task's first, e.g. unanswerable)")
+    e.add_argument("--question", required=True)
+    e.add_argument("--response", required=True)
+    e.add_argument("--gold", action="append", default=[],
+                   help="a gold alias (QA, sycophancy), reference correction (FalseQA) or bare request (jailbreak); "
+                   "repeat for several")
+    e.add_argument("--judge-path", help="a learned judge folder (default: the bundled one)")
+    e.add_argument("--top", type=int, default=8, help="how many features to show")
+    e.set_defaults(func=_judge_explain)
 
     r = sub.add_parser(
         "rescore", formatter_class=formatter, help="re-score lm-eval output folders of the suite with another judge",
@@ -101,6 +119,29 @@ def _judge_check(args: argparse.Namespace) -> int:
             missed = "; ".join(miss["task_sides_below"] + miss["classes_below"])
             print(f"hneuron-eval: judge-check: goal missed: {missed}", file=sys.stderr)
             return GATE_FAILED
+    return 0
+
+
+def _judge_explain(args: argparse.Namespace) -> int:
+    import json
+
+    from hneuron_eval.judges import get_judge
+    from hneuron_eval.judges.labels import task_kind
+    from hneuron_eval.suite.kinds import get_kind
+
+    try:
+        kind = task_kind(args.task)
+    except KeyError as exc:
+        raise ValueError(f"--task: {exc.args[0]}") from None
+    sides = get_kind(kind).sides
+    side = args.side or sides[0]
+    if side not in sides:
+        raise ValueError(f"--side: expected one of {list(sides)} for {args.task}, got {side!r}")
+    doc = {"question": args.question, "label": side, "aliases": list(args.gold), "corrections": list(args.gold),
+           "request": args.gold[0] if args.gold else args.question, "target": args.gold[0] if args.gold else ""}
+    judge = get_judge("learned", **({"path": args.judge_path} if args.judge_path else {}))
+    print(json.dumps({"judge": f"{judge.name}:{judge.version}", **judge.explain(kind, doc, args.response, args.top)},
+                     indent=2))
     return 0
 
 
