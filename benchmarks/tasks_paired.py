@@ -2,7 +2,7 @@
 
 usage: python benchmarks/tasks_paired.py OUT.md BASE_RUN RUN [RUN ...]
 For every hn_* task logged in BASE_RUN and in each RUN, re-scores both runs' responses with the
-current rule judges, and for each 0/1 metric counts the documents whose value went up or down
+tasks' default judge, and for each 0/1 metric counts the documents whose value went up or down
 against BASE_RUN, with an exact two-sided sign test over the changed documents. Unchanged
 documents carry no information about the direction; the count of changed documents says how
 much an intervention moves the model at all.
@@ -17,17 +17,19 @@ from pathlib import Path
 from scipy.stats import binomtest
 
 from hneuron_eval.fileio import write_text_atomic
-from hneuron_eval.judges import RULE, RULES_VERSION
+from hneuron_eval.judges import DEFAULT_JUDGE, get_judge
 from hneuron_eval.suite.kinds import score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _logs import sample_logs, task_kind  # noqa: E402
 
+JUDGE = get_judge(DEFAULT_JUDGE)
+
 
 def per_doc(run: Path) -> dict[str, dict[int, dict[str, float]]]:
     """task -> doc_id -> metrics, re-scored from the logged responses."""
     return {
-        task: {s["doc_id"]: score(task_kind(task), s["doc"], s["resps"][0], RULE) for s in logged}
+        task: {s["doc_id"]: score(task_kind(task), s["doc"], s["resps"][0], JUDGE) for s in logged}
         for task, logged in sample_logs(run).items()
     }
 
@@ -41,7 +43,7 @@ def main(out: str, base: str, *runs: str) -> None:
     ref = per_doc(Path(base))
     command = shlex.join(["python", "benchmarks/tasks_paired.py", out, base, *runs])
     lines = [
-        f"Paired comparison against `{Path(base).name}` (rule judges `{RULES_VERSION}`, re-scored from the "
+        f"Paired comparison against `{Path(base).name}` (judge `{JUDGE.name}:{JUDGE.version}`, re-scored from the "
         "logged responses).",
         f"Command: `{command}`",
         "",

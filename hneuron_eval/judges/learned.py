@@ -1,7 +1,8 @@
 """The learned judge: a linear classifier per task side, distilled from blind labels, over inspectable features.
 
 Each group of task sides that share their classes (``group_of``) has a multinomial logistic
-regression over :mod:`.features`; a group where the rules did better on the dev split keeps
+regression over :mod:`.features`, its C and class weighting chosen by question-grouped
+cross-validation; a group where the rules agree with the held-out folds at least as often keeps
 the rules. The judge is saved as ``judge.json`` (classes, feature names, vocabularies, what each
 group uses, how it was chosen) and ``judge.npz`` (weights, intercepts, feature scaling): no
 pickle. ``explain`` lists the features that decided one response.
