@@ -66,11 +66,53 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hneuron-eval").expanduser()
 
 
+class UnknownModelError(ValueError):
+    """A model name that is neither built in, nor a local folder, nor to be had from the hub."""
+
+
 def resolve_pretrained(name_or_path: str) -> str:
-    """Map a built-in model name to its converted local directory; pass anything else through."""
-    if name_or_path not in BUILTIN_MODELS:
+    """Map a built-in model name to its converted local directory; a local folder or a reachable hub id passes.
+
+    Anything else is refused here, naming the built-in names, rather than deep inside transformers
+    with a network error.
+    """
+    if name_or_path in BUILTIN_MODELS:
+        return str(ensure_converted(BUILTIN_MODELS[name_or_path]))
+    if Path(name_or_path).expanduser().exists() or _in_hub_cache(name_or_path):
         return name_or_path
-    return str(ensure_converted(BUILTIN_MODELS[name_or_path]))
+    import difflib
+
+    close = difflib.get_close_matches(name_or_path, list(BUILTIN_MODELS), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    base = (f"model {name_or_path!r} is neither a built-in model ({', '.join(BUILTIN_MODELS)}) nor a local model "
+            "folder")
+    if _hub_offline():
+        raise UnknownModelError(f"{base}, and the hub is offline (HF_HUB_OFFLINE=1), so it cannot be downloaded{hint}")
+    try:
+        from huggingface_hub import HfApi
+
+        HfApi().model_info(name_or_path, timeout=10)
+    except Exception as exc:  # not found, no network, bad id: all mean the same to the user
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise UnknownModelError(f"{base}, and the hub does not have it or cannot be reached ({reason}){hint}") \
+            from None
+    return name_or_path
+
+
+def _hub_offline() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """A hub model already downloaded: usable offline."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # an id the cache cannot even name
+        return False
+    return isinstance(found, str)
 
 
 def _part_files(model: BuiltinModel) -> list[Path]:

@@ -144,12 +144,15 @@ def _add_sweep_command(sub) -> None:
     p.add_argument("--tasks", required=True, help="comma-separated lm-eval tasks or groups")
     p.add_argument("--limit", type=float, default=None, help="documents per task (lm-eval --limit)")
     p.add_argument("--out", required=True, help="sweep folder (created; running again resumes)")
-    p.add_argument("--batch-size", default="16", help="lm-eval batch size (a number or auto)")
+    # lm-eval's underscore spellings of the shared options work too (copied from an lm_eval command)
+    p.add_argument("--batch-size", "--batch_size", default="16", help="lm-eval batch size (a number or auto)")
     p.add_argument("--device", default="cpu", help="torch device")
     p.add_argument("--dtype", default="float32", help="model dtype")
     p.add_argument("--mode", default="auto", choices=("auto", "fold", "hook"), help="how neurons are scaled")
-    p.add_argument("--apply-chat-template", action="store_true", help="as lm_eval --apply_chat_template")
-    p.add_argument("--include-path", default=None, help="extra task folder (as lm_eval --include_path)")
+    p.add_argument("--apply-chat-template", "--apply_chat_template", action="store_true",
+                   help="as lm_eval --apply_chat_template")
+    p.add_argument("--include-path", "--include_path", default=None,
+                   help="extra task folder (as lm_eval --include_path)")
     p.add_argument("--seed", type=int, default=0, help="lm-eval's random, numpy, torch and few-shot seeds")
     p.set_defaults(func=_sweep)
 

@@ -54,6 +54,9 @@ class NeuronScaling:
             isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha)
         ):
             raise ValueError(f"alpha must be a finite number, got {alpha!r}")
+        if alpha is not None and alpha < 0:
+            raise ValueError(f"alpha must be >= 0 (0 ablates, 1 leaves the neurons as they are, >1 amplifies), "
+                             f"got {alpha!r}")
 
     def alpha_of(self, own: float | None) -> float:
         """The scale a neuron gets: the override, else its own alpha, else the mask default."""

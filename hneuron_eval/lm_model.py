@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import logging
+import math
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -169,6 +170,10 @@ def _parse_alpha(alpha: float | str | None) -> float | None:
     if alpha is None or (isinstance(alpha, str) and alpha.lower() in ("", "none", "default")):
         return None
     try:
-        return float(alpha)
+        value = float(alpha)
     except (TypeError, ValueError):
         raise ValueError(f"hneuron-hf: alpha must be a number, got {alpha!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"hneuron-hf: alpha must be a finite number >= 0 (0 ablates, 1 leaves the neurons as they "
+                         f"are, >1 amplifies), got {alpha!r}")
+    return value

@@ -347,8 +347,10 @@ def _validate(mask: NeuronMask) -> None:
     src, spec = mask.source, mask.model
     if spec.num_layers <= 0 or spec.d_ff <= 0:
         raise MaskError(f"{src}: model shape must be positive, got {spec.describe_shape()}")
-    if not math.isfinite(mask.default_alpha):
-        raise MaskError(f"{src}: field 'default_alpha': expected a finite number, got {mask.default_alpha!r}")
+    if not math.isfinite(mask.default_alpha) or mask.default_alpha < 0:
+        raise MaskError(f"{src}: field 'default_alpha': expected a finite number >= 0, got {mask.default_alpha!r}")
+    if not mask.neurons:
+        raise MaskError(f"{src}: field 'neurons': expected at least one neuron, got []")
     seen: dict[tuple[int, int], int] = {}
     for i, n in enumerate(mask.neurons):
         where = f"{src}: field 'neurons[{i}]'"
@@ -360,6 +362,8 @@ def _validate(mask: NeuronMask) -> None:
             v = getattr(n, name)
             if v is not None and not math.isfinite(v):
                 raise MaskError(f"{where}.{name}: expected a finite number, got {v!r}")
+        if n.alpha is not None and n.alpha < 0:
+            raise MaskError(f"{where}.alpha: expected a number >= 0, got {n.alpha!r}")
         key = (n.layer, n.index)
         if key in seen:
             raise MaskError(

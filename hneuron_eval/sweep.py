@@ -54,6 +54,9 @@ def parse_alphas(text: str) -> list[float]:
                 from None
         if not math.isfinite(value):
             raise ValueError(f"--alphas: {item!r} is not a finite number")
+        if value < 0:
+            raise ValueError(f"--alphas: {item!r} is negative (0 ablates, 1 leaves the neurons as they are, >1 "
+                             "amplifies)")
         if value in alphas:
             raise ValueError(f"--alphas: {item!r} is given twice")
         alphas.append(value)

@@ -7,9 +7,35 @@ import pytest
 from hneuron_eval import builtin_models as bm
 
 
-def test_other_names_pass_through():
+def test_local_folders_and_reachable_hub_ids_pass_through(monkeypatch, tmp_path):
+    assert bm.resolve_pretrained(str(tmp_path)) == str(tmp_path)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda self, repo_id, timeout=None: object())
     assert bm.resolve_pretrained("some/hub-id") == "some/hub-id"
-    assert bm.resolve_pretrained("/a/local/dir") == "/a/local/dir"
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_an_unknown_name_is_refused_with_the_built_in_names_not_a_network_error(monkeypatch, offline):
+    import huggingface_hub
+
+    def unreachable(self, repo_id, timeout=None):
+        raise ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", unreachable)
+    if offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    else:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    why = (r"the hub is offline \(HF_HUB_OFFLINE=1\)" if offline
+           else r".*cannot be reached \(Name or service not known\)")
+    with pytest.raises(bm.UnknownModelError, match=rf"model 'smollm2-135m' is neither a built-in model "
+                       rf"\(smollm2-135m-instruct, gemma-3-270m\) nor a local model folder, and {why}.*did you mean "
+                       rf"'smollm2-135m-instruct'\?"):
+        bm.resolve_pretrained("smollm2-135m")
 
 
 def test_missing_package_names_the_pip_command(monkeypatch, tmp_path):

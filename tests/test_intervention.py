@@ -196,6 +196,11 @@ def test_bad_alpha_refused(bad):
         NeuronScaling(mask_for(make_model("llama")), alpha=bad)
 
 
+def test_negative_alpha_refused():
+    with pytest.raises(ValueError, match=r"alpha must be >= 0 \(0 ablates, 1 leaves the neurons as they are"):
+        NeuronScaling(mask_for(make_model("llama")), alpha=-1.0)
+
+
 def test_lora_wrapped_model_uses_hook():
     import peft
 

@@ -92,6 +92,9 @@ def test_bad_model_args(tiny_llama_dir, mask_file, tmp_path):
         make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), mode="fast")
     with pytest.raises(ValueError, match="alpha must be a number"):
         make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha="zero")
+    for bad in ("-1", "nan", "inf"):
+        with pytest.raises(ValueError, match=rf"alpha must be a finite number >= 0 .*got '{bad}'"):
+            make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=bad)
     wrong = NeuronMask(ModelSpec(30, 1536, "smollm2-135m-instruct"), (Neuron(0, 0),)).save(tmp_path / "w.hneurons.json")
     with pytest.raises(MaskShapeError, match="30 layers x d_ff 1536"):
         make(HNeuronLM, tiny_llama_dir, mask=str(wrong))

@@ -64,6 +64,9 @@ def test_hash_ignores_provenance_but_not_neurons():
         (lambda d: d["model"].pop("num_layers"), "field 'model.num_layers': expected an integer, got None"),
         (lambda d: d.update(neurons={"layer": 0}), "field 'neurons': expected a list"),
         (lambda d: d.update(extra=1), "unknown field(s) ['extra']"),
+        (lambda d: d.update(neurons=[]), "field 'neurons': expected at least one neuron, got []"),
+        (lambda d: d.update(default_alpha=-2), "field 'default_alpha': expected a finite number >= 0, got -2.0"),
+        (lambda d: d["neurons"][0].update(alpha=-1), "field 'neurons[0]'.alpha: expected a number >= 0, got -1.0"),
     ],
 )
 def test_bad_fields_are_named(tmp_path, mutate, message):

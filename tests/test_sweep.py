@@ -47,7 +47,7 @@ def test_plan_and_alphas():
     assert plan[2].mask == "out/masks/random-seed0.hneurons.json" and plan[2].seed == 0
     assert sweep.parse_alphas(" 0, 1.5 ,3") == [0.0, 1.5, 3.0]
     for bad, message in [("0,,1", "'' is not a number"), ("0,x", "'x' is not a number"), ("nan", "not a finite"),
-                         ("1,1", "given twice")]:
+                         ("1,1", "given twice"), ("0,-1", "'-1' is negative")]:
         with pytest.raises(ValueError, match=message):
             sweep.parse_alphas(bad)
     with pytest.raises(ValueError, match="--controls must be >= 0"):
@@ -64,6 +64,10 @@ def test_bad_arguments_refused_before_loading(tmp_path, capsys, tiny_mask):
     assert "--controls must be >= 0" in capsys.readouterr().err
     assert main(["sweep", "--model", str(tmp_path / "nope"), "--mask", str(tiny_mask), "--batch-size", "big",
                  "--tasks", "x", "--out", str(tmp_path / "o")]) == 1
+    assert "--batch-size: expected a positive number or auto, got 'big'" in capsys.readouterr().err
+    # lm-eval's spellings of the shared options are the same options
+    assert main(["sweep", "--model", str(tmp_path / "nope"), "--mask", str(tiny_mask), "--batch_size", "big",
+                 "--apply_chat_template", "--include_path", "t", "--tasks", "x", "--out", str(tmp_path / "o")]) == 1
     assert "--batch-size: expected a positive number or auto, got 'big'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
