@@ -281,6 +281,8 @@ class NeuronMask:
     def load(cls, path: str | os.PathLike) -> NeuronMask:
         """Read and validate a ``*.hneurons.json`` file (plain JSON; never executes anything)."""
         path = Path(path)
+        if path.is_dir():
+            raise MaskError(f"{path}: is a folder; expected a *.hneurons.json mask file")
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -291,7 +293,9 @@ class NeuronMask:
             # NaN/Infinity literals parse to floats so that validation can name their field
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            hint = "" if text.rstrip().endswith("}") else " (the file looks truncated)"
+            looks_json = text.lstrip().startswith("{")
+            hint = (" (not a JSON mask file)" if not looks_json
+                    else "" if text.rstrip().endswith("}") else " (the file looks truncated)")
             raise MaskError(
                 f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{hint}"
             ) from None

@@ -92,9 +92,14 @@ class Detector:
                 raise DetectorError(f"detector {path}: missing file {p} (a probe folder holds probe.json and "
                                     "probe.safetensors, as written by hneuron-eval identify/probe)")
         try:
+            json.loads(header_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DetectorError(f"detector {header_path}: not a JSON probe header ({exc})") from None
+        try:
             probe, header = HNeuronProbe.load(header_path)
-        except Exception as exc:  # a truncated safetensors or JSON: say which file
-            raise DetectorError(f"detector {header_path}: unreadable probe ({type(exc).__name__}: {exc})") from None
+        except Exception as exc:  # the header parsed, so the weights are what is unreadable or inconsistent
+            raise DetectorError(f"detector {tensor_path}: unreadable probe weights ({type(exc).__name__}: {exc})") \
+                from None
         layout = resolve_ffn(model)
         identity = header.get("identity", {})
         if (identity.get("num_layers"), identity.get("d_ff")) != (layout.num_layers, layout.d_ff):

@@ -119,14 +119,23 @@ def run_sweep(
     command: str = "",
 ) -> list[Path]:
     """Evaluate every configuration not yet finished under ``out``; returns the configuration folders."""
+    from lm_eval.tasks import TaskManager
+
     from hneuron_eval.builtin_models import resolve_pretrained
     from hneuron_eval.sites import resolve_ffn_pretrained
 
     out = Path(out)
+    if limit is not None and not limit > 0:
+        raise ValueError(f"--limit: expected a positive number of documents (or a fraction below 1), got {limit:g}")
     h_mask = NeuronMask.load(mask)
     layout = resolve_ffn_pretrained(resolve_pretrained(model))  # config only: a wrong mask fails before loading
     h_mask.check_compatible(layout.num_layers, layout.d_ff, model)
     configs = plan_sweep(alphas, controls, mask, (out / "masks").as_posix())
+    task_manager = TaskManager(include_path=include_path)  # indexes every lm-eval task: once per sweep
+    unknown = [t for t in tasks if not task_manager.match_tasks([t])]
+    if unknown:
+        raise ValueError(f"--tasks: no lm-eval task or group called {', '.join(map(repr, unknown))}; the suite's "
+                         "tasks are listed by `lm_eval ls tasks | grep -E '^\\|(hn_|hneuron)'`")
     settings = {
         "model": model,
         "mask": mask,
@@ -141,29 +150,40 @@ def run_sweep(
         "seed": seed,
         "include_path": include_path,
     }
+    fresh = not out.exists()
     manifest = _open_manifest(out, settings, command)
-    _write_control_masks(h_mask, controls, out / "masks")
-    todo = [c for c in configs if not (out / c.name / DONE).is_file()]
-    for leftover in out.glob(".*.partial"):
-        shutil.rmtree(leftover)  # an interrupted configuration: started again from scratch
-    if not todo:
-        logger.info("sweep %s: all %d configurations are done", out, len(configs))
-        return [out / c.name for c in configs]
+    finished = 0
+    try:
+        _write_control_masks(h_mask, controls, out / "masks")
+        todo = [c for c in configs if not (out / c.name / DONE).is_file()]
+        for leftover in out.glob(".*.partial"):
+            shutil.rmtree(leftover)  # an interrupted configuration: started again from scratch
+        if not todo:
+            logger.info("sweep %s: all %d configurations are done", out, len(configs))
+            return [out / c.name for c in configs]
+        if len(todo) < len(configs):
+            done = [c.name for c in configs if c not in todo]
+            logger.warning("sweep %s: resuming; %d finished configurations are skipped: %s", out, len(done),
+                           ", ".join(done))
 
-    from lm_eval.tasks import TaskManager
-    from tqdm.auto import tqdm
+        from tqdm.auto import tqdm
 
-    lm = _load_model(model, batch_size, device, dtype)
-    task_manager = TaskManager(include_path=include_path)  # indexes every lm-eval task: once per sweep
-    extra = {"dtype": dtype, **({"mode": mode} if mode != "auto" else {})}
-    with tqdm(total=len(configs), initial=len(configs) - len(todo), desc="sweep configurations", unit="config") as bar:
-        for config in todo:
-            bar.set_postfix_str(config.name)
-            _evaluate(lm, config, model, extra, tasks, out, limit, batch_size, apply_chat_template,
-                      task_manager, seed, mode, command)
-            manifest["finished"][config.name] = utc_now()
-            write_json_atomic(out / MANIFEST, manifest)
-            bar.update(1)
+        lm = _load_model(model, batch_size, device, dtype)
+        extra = {"dtype": dtype, **({"mode": mode} if mode != "auto" else {})}
+        with tqdm(total=len(configs), initial=len(configs) - len(todo), desc="sweep configurations",
+                  unit="config") as bar:
+            for config in todo:
+                bar.set_postfix_str(config.name)
+                _evaluate(lm, config, model, extra, tasks, out, limit, batch_size, apply_chat_template,
+                          task_manager, seed, mode, command)
+                manifest["finished"][config.name] = utc_now()
+                write_json_atomic(out / MANIFEST, manifest)
+                finished += 1
+                bar.update(1)
+    except BaseException:
+        if fresh and not finished:  # failed before any configuration: leave no folder that locks the command
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     return [out / c.name for c in configs]
 
 

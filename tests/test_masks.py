@@ -95,6 +95,11 @@ def test_truncated_and_malformed_json(tmp_path):
         NeuronMask.load(write(tmp_path, "{,}"))
     with pytest.raises(MaskError, match="mask file not found"):
         NeuronMask.load(tmp_path / "missing.hneurons.json")
+    with pytest.raises(MaskError, match=r"malformed JSON at line 1, column 1: .* \(not a JSON mask file\)"):
+        NeuronMask.load(write(tmp_path, "layer,index\n0,3\n"))
+    (tmp_path / "folder.hneurons.json").mkdir()
+    with pytest.raises(MaskError, match=r"folder.hneurons.json: is a folder; expected a \*.hneurons.json mask file"):
+        NeuronMask.load(tmp_path / "folder.hneurons.json")
 
 
 def test_loading_never_executes_code(tmp_path):

@@ -150,8 +150,12 @@ def test_bad_detectors_refused_before_generation(tiny_llama_dir, tmp_path):
         lm(tiny_llama_dir, detector=defined)
     corrupt = save_probe(tmp_path / "corrupt", tiny_llama_dir.name)
     (tmp_path / "corrupt" / "probe.safetensors").write_bytes(b"\x00" * 10)
-    with pytest.raises(DetectorError, match="unreadable probe"):
+    with pytest.raises(DetectorError, match=r"corrupt/probe.safetensors: unreadable probe weights"):
         lm(tiny_llama_dir, detector=corrupt)
+    broken = save_probe(tmp_path / "broken", tiny_llama_dir.name)
+    (tmp_path / "broken" / "probe.json").write_text("{not json")
+    with pytest.raises(DetectorError, match=r"broken/probe.json: not a JSON probe header"):
+        lm(tiny_llama_dir, detector=broken)
     header = tmp_path / "shape" / "probe.json"
     save_probe(tmp_path / "shape", tiny_llama_dir.name)
     data = json.loads(header.read_text())

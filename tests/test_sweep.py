@@ -72,6 +72,32 @@ def test_bad_arguments_refused_before_loading(tmp_path, capsys, tiny_mask):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"tasks": ["hn_test_sweep", "hn_tirviaqa"]}, r"--tasks: no lm-eval task or group called 'hn_tirviaqa'"),
+    ({"limit": 0}, r"--limit: expected a positive number of documents .*got 0"),
+    ({"limit": -3}, r"--limit: expected a positive number of documents .*got -3"),
+])
+def test_bad_tasks_and_limits_are_refused_before_the_folder_exists(tiny_llama_dir, tiny_mask, task_dir, tmp_path,
+                                                                    change, message):
+    with pytest.raises(ValueError, match=message):
+        run(tiny_llama_dir, tiny_mask, task_dir, tmp_path / "out", **change)
+    assert not (tmp_path / "out").exists()
+    # the corrected command then runs (the folder is not locked by a half-started sweep)
+    run(tiny_llama_dir, tiny_mask, task_dir, tmp_path / "out", alphas=[0.0], controls=0)
+    assert (tmp_path / "out" / "hneurons-alpha0").is_dir()
+
+
+def test_a_fresh_sweep_that_fails_before_its_first_configuration_leaves_nothing(tiny_llama_dir, tiny_mask, task_dir,
+                                                                                tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no memory for the model")
+
+    monkeypatch.setattr(sweep, "_load_model", broken)
+    with pytest.raises(RuntimeError, match="no memory"):
+        run(tiny_llama_dir, tiny_mask, task_dir, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_mask_for_another_model_refused(tiny_llama_dir, task_dir, tmp_path):
     wrong = NeuronMask(ModelSpec(30, 1536, "smollm2-135m-instruct"), (Neuron(0, 0),)).save(tmp_path / "w.hneurons.json")
     with pytest.raises(MaskShapeError):
