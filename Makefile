@@ -40,7 +40,7 @@ demo: install
 	  --mask masks/smollm2-135m-instruct.hneurons.json --alphas 0 --controls 1 \
 	  --tasks hneuron_hallucination,hn_selfaware,hn_falseqa,hn_sycophancy \
 	  --limit $(DEMO_LIMIT) --apply-chat-template --batch-size 16 --out runs/demo/sweep-limit$(DEMO_LIMIT)
-	$(VENV)/bin/hneuron-eval leaderboard runs/demo/sweep-limit$(DEMO_LIMIT) --out runs/demo/leaderboard --title "make demo" --print
+	$(VENV)/bin/hneuron-eval leaderboard runs/demo/sweep-limit$(DEMO_LIMIT) --out runs/demo/leaderboard --title "make demo" --print --force
 	@echo "open runs/demo/leaderboard/leaderboard.html in a browser (sortable, works offline)"
 
 lint: install

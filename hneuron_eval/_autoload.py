@@ -24,6 +24,35 @@ def register_model() -> None:
 
     if MODEL_NAME not in model_registry:
         model_registry.register(MODEL_NAME, target=MODEL_TARGET)
+    if _is_lm_eval_command():
+        _one_line_errors()
+
+
+def _is_lm_eval_command() -> bool:
+    """This process is the ``lm_eval`` command (console script or ``python -m lm_eval``)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    main = sys.modules.get("__main__")
+    return os.path.basename(argv0) in ("lm_eval", "lm-eval") or getattr(getattr(main, "__spec__", None), "name",
+                                                                          "") == "lm_eval.__main__"
+
+
+def _one_line_errors() -> None:
+    """Under ``lm_eval``, print an hneuron-eval user error as its one-line message, not a 30-70-line traceback."""
+    if getattr(sys.excepthook, "_hneuron_eval", False) or os.environ.get("HNEURON_EVAL_TRACEBACK"):
+        return
+    previous = sys.excepthook
+
+    def hook(kind, exc, tb):
+        from hneuron_eval.errors import HNeuronError
+
+        if isinstance(exc, HNeuronError):
+            print(f"lm_eval: error: {exc}", file=sys.stderr)
+            print("(HNEURON_EVAL_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+            return
+        previous(kind, exc, tb)
+
+    hook._hneuron_eval = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
 
 
 def tasks_dir() -> str:

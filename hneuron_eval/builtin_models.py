@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hneuron_eval.errors import HNeuronError
 from hneuron_eval.fileio import apply_umask
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hneuron-eval").expanduser()
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(HNeuronError, ValueError):
     """A model name that is neither built in, nor a local folder, nor to be had from the hub."""
 
 

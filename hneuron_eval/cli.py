@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     rnd.add_argument("--alpha", type=float, default=0.0, help="default alpha stored in the mask (with --model)")
     rnd.add_argument("--allow-overlap", action="store_true", help="with --like: may pick the source mask's neurons")
     rnd.add_argument("--out", required=True, help="output path ending in .hneurons.json")
+    rnd.add_argument("--force", action="store_true", help="replace an existing --out (never the --like mask)")
     rnd.set_defaults(func=_mask_random)
 
     models = sub.add_parser("models", help="list the offline built-in models, or convert one (--prepare)",
@@ -195,12 +196,25 @@ def _add_leaderboard_command(sub) -> None:
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of each CI")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG dose-response plots")
     p.add_argument("--print", dest="print_table", action="store_true", help="print the table to the terminal")
+    p.add_argument("--force", action="store_true",
+                   help="replace the tables and plots of an earlier leaderboard in --out")
     p.set_defaults(func=_leaderboard)
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from hneuron_eval.leaderboard import build_leaderboard
 
+    out = Path(args.out)
+    if any(out.resolve() == Path(run).resolve() for run in args.runs):
+        raise ValueError(f"--out {args.out} is one of the run folders it reads; choose another folder")
+    if out.is_file():
+        raise ValueError(f"--out {args.out} is a file; give a folder")
+    earlier = [name for name in ("LEADERBOARD.md", "leaderboard.csv", "leaderboard.html") if (out / name).exists()]
+    if earlier and not args.force:
+        raise ValueError(f"--out {args.out} already holds a leaderboard ({', '.join(earlier)}); pass --force to "
+                         "replace it")
     board = build_leaderboard(args.runs, args.out, title=args.title, fdr=args.fdr, n_boot=args.bootstrap,
                               plots=not args.no_plots, command=args.command_line)
     if args.print_table:
@@ -218,7 +232,17 @@ def _mask_info(args: argparse.Namespace) -> int:
 
 
 def _mask_random(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from hneuron_eval.masks import NeuronMask
+
+    out = Path(args.out)
+    if args.like and out.resolve() == Path(args.like).resolve():
+        raise ValueError(f"--out {args.out} is the --like mask itself; a control never replaces its source")
+    if out.is_dir():
+        raise ValueError(f"--out {args.out} is a folder; give a file path ending in .hneurons.json")
+    if out.exists() and not args.force:
+        raise ValueError(f"--out {args.out} exists; pass --force to replace it")
 
     if args.like:
         if args.count is not None or args.per_mille is not None:

@@ -7,8 +7,10 @@ import csv
 import json
 from pathlib import Path
 
+from hneuron_eval.errors import HNeuronError
 
-class DataError(ValueError):
+
+class DataError(HNeuronError, ValueError):
     """A data file does not have the expected format; the message says where and what."""
 
 

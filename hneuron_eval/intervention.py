@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from hneuron_eval.errors import HNeuronError
 from hneuron_eval.masks import NeuronMask
 from hneuron_eval.sites import FFNLayout, resolve_ffn, unwrap
 
@@ -30,7 +31,7 @@ MODES = ("fold", "hook", "auto")
 Plan = dict[int, tuple[list[int], list[float]]]
 
 
-class FoldUnsupportedError(ValueError):
+class FoldUnsupportedError(HNeuronError, ValueError):
     """Fold mode was asked for a down projection that is not a plain, materialised floating-point weight."""
 
 

@@ -13,6 +13,7 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
 from hneuron_eval.builtin_models import builtin_info, resolve_pretrained
+from hneuron_eval.errors import ModelArgsError
 from hneuron_eval.intervention import MODES, BoundScaling, NeuronScaling
 from hneuron_eval.masks import NeuronMask
 from hneuron_eval.monitor import Detector, put_score
@@ -44,9 +45,15 @@ class HNeuronLM(HFLM):
         **kwargs: Any,
     ) -> None:
         if alpha is not None and mask is None:
-            raise ValueError("hneuron-hf: alpha= was given without mask=; pass mask=PATH.hneurons.json")
+            raise ModelArgsError("hneuron-hf: alpha= was given without mask=; pass mask=PATH.hneurons.json")
         if mode not in MODES:
-            raise ValueError(f"hneuron-hf: mode must be one of {MODES}, got {mode!r}")
+            raise ModelArgsError(f"hneuron-hf: mode must be one of {MODES}, got {mode!r}")
+        # every file the arguments name is read before the model is loaded: a mistake costs no model load
+        mask_file = NeuronMask.load(mask) if mask is not None else None
+        alpha_value = _parse_alpha(alpha)
+        if detector_controls and not detector:
+            raise ModelArgsError("hneuron-hf: detector_controls= was given without detector=")
+        control_paths = _control_paths(detector_controls)
         self.pretrained_name = pretrained if isinstance(pretrained, str) else None
         if isinstance(pretrained, str):
             pretrained = resolve_pretrained(pretrained)
@@ -58,17 +65,15 @@ class HNeuronLM(HFLM):
             # otherwise evaluate every document. The evaluator's gathers work the same on CPU.
             self._rank, self._world_size = accelerator.process_index, accelerator.num_processes
         self.scaling: BoundScaling | None = None
-        if mask is not None:
-            self.set_scaling(NeuronMask.load(mask), _parse_alpha(alpha), mode)
+        if mask_file is not None:
+            self.set_scaling(mask_file, alpha_value, mode)
         self.detector: Detector | None = None
         self.controls: list[Detector] = []
         self.monitor_stats: Counter[str] = Counter()  # answers per outcome: scored, or why not
-        if detector_controls and not detector:
-            raise ValueError("hneuron-hf: detector_controls= was given without detector=")
         if detector:
             name = self.pretrained_name or str(self.pretrained)
             self.detector = Detector.load(detector, self.model, name)
-            self.controls = [Detector.load(path, self.model, name) for path in _control_paths(detector_controls)]
+            self.controls = [Detector.load(path, self.model, name) for path in control_paths]
             self._setup_monitor()
 
     def set_scaling(self, mask: NeuronMask | None, alpha: float | None = None, mode: str = "auto") -> None:
@@ -150,7 +155,7 @@ def _control_paths(pattern: str | None) -> list[str]:
         return []
     found = sorted(glob.glob(pattern))
     if not found:
-        raise ValueError(f"hneuron-hf: detector_controls={pattern!r} matches no probe folder")
+        raise ModelArgsError(f"hneuron-hf: detector_controls={pattern!r} matches no probe folder")
     return found
 
 
@@ -172,8 +177,8 @@ def _parse_alpha(alpha: float | str | None) -> float | None:
     try:
         value = float(alpha)
     except (TypeError, ValueError):
-        raise ValueError(f"hneuron-hf: alpha must be a number, got {alpha!r}") from None
+        raise ModelArgsError(f"hneuron-hf: alpha must be a number, got {alpha!r}") from None
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"hneuron-hf: alpha must be a finite number >= 0 (0 ablates, 1 leaves the neurons as they "
+        raise ModelArgsError(f"hneuron-hf: alpha must be a finite number >= 0 (0 ablates, 1 leaves the neurons as they "
                          f"are, >1 amplifies), got {alpha!r}")
     return value

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from hneuron_eval import __version__
+from hneuron_eval.errors import HNeuronError
 from hneuron_eval.fileio import write_json_atomic
 from hneuron_eval.provenance import utc_now
 
@@ -30,7 +31,7 @@ _MODEL_KEYS = {"name", "architecture", "model_type", "num_layers", "d_ff"}
 _NEURON_KEYS = {"layer", "index", "weight", "alpha"}
 
 
-class MaskError(ValueError):
+class MaskError(HNeuronError, ValueError):
     """A mask file or mask object is invalid; the message names the file and the field."""
 
 
@@ -299,7 +300,10 @@ class NeuronMask:
             raise MaskError(
                 f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{hint}"
             ) from None
-        return cls.from_dict(data, source=str(path))
+        mask = cls.from_dict(data, source=str(path))
+        if not mask.neurons:  # a mask that scales nothing is a mistake to point out, not a no-op to run
+            raise MaskError(f"{path}: field 'neurons': expected at least one neuron, got []")
+        return mask
 
 
 class _Errors:
@@ -353,8 +357,6 @@ def _validate(mask: NeuronMask) -> None:
         raise MaskError(f"{src}: model shape must be positive, got {spec.describe_shape()}")
     if not math.isfinite(mask.default_alpha) or mask.default_alpha < 0:
         raise MaskError(f"{src}: field 'default_alpha': expected a finite number >= 0, got {mask.default_alpha!r}")
-    if not mask.neurons:
-        raise MaskError(f"{src}: field 'neurons': expected at least one neuron, got []")
     seen: dict[tuple[int, int], int] = {}
     for i, n in enumerate(mask.neurons):
         where = f"{src}: field 'neurons[{i}]'"

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hneuron_eval.errors import HNeuronError
 from hneuron_eval.identify.answer_span import RULE, SpanFinder
 from hneuron_eval.identify.probe import INPUT_DEFINITION, HNeuronProbe
 from hneuron_eval.sites import FFNLayout, resolve_ffn
@@ -36,7 +37,7 @@ N_BOOT = 2000
 _SCORES: dict[tuple[str, str], tuple[float | None, tuple[float | None, ...]]] = {}
 
 
-class DetectorError(ValueError):
+class DetectorError(HNeuronError, ValueError):
     """A detector (probe folder) is missing, corrupt or made for something else; the message names the file."""
 
 

@@ -17,12 +17,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from hneuron_eval.errors import HNeuronError
 from hneuron_eval.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges.labels import TASK_KINDS
 from hneuron_eval.suite.kinds import METRICS, classify, get_kind
 
 
-class RescoreError(ValueError):
+class RescoreError(HNeuronError, ValueError):
     """A run folder cannot be re-scored; the message names the file."""
 
 

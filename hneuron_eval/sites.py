@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hneuron_eval.errors import HNeuronError
+
 
 @dataclass(frozen=True)
 class FFNSite:
@@ -46,7 +48,7 @@ FFN_SITES: dict[str, FFNSite] = {
 }
 
 
-class UnsupportedArchitectureError(ValueError):
+class UnsupportedArchitectureError(HNeuronError, ValueError):
     """The model's architecture has no entry in ``FFN_SITES``."""
 
 

@@ -60,6 +60,28 @@ def test_mask_random_like(tmp_path):
     assert Counter(n.layer for n in ctrl.neurons) == {0: 2, 2: 1}
 
 
+def test_mask_random_never_overwrites_silently(tmp_path, capsys):
+    src = NeuronMask(ModelSpec(3, 20, "m"), (Neuron(0, 1), Neuron(0, 2), Neuron(2, 19))).save(
+        tmp_path / "h.hneurons.json"
+    )
+    source_bytes = src.read_bytes()
+    out = tmp_path / "c.hneurons.json"
+    assert main(["mask", "random", "--like", str(src), "--seed", "0", "--out", str(out)]) == 0
+    first = out.read_bytes()
+    assert main(["mask", "random", "--like", str(src), "--seed", "1", "--out", str(out)]) == 1
+    assert "c.hneurons.json exists; pass --force to replace it" in capsys.readouterr().err
+    assert out.read_bytes() == first
+    assert main(["mask", "random", "--like", str(src), "--seed", "1", "--out", str(out), "--force"]) == 0
+    assert out.read_bytes() != first
+    for extra in ([], ["--force"]):
+        assert main(["mask", "random", "--like", str(src), "--seed", "1", "--out", str(src), *extra]) == 1
+        assert "is the --like mask itself" in capsys.readouterr().err
+    assert src.read_bytes() == source_bytes
+    (tmp_path / "d.hneurons.json").mkdir()
+    assert main(["mask", "random", "--like", str(src), "--seed", "1", "--out", str(tmp_path / "d.hneurons.json")]) == 1
+    assert "is a folder; give a file path" in capsys.readouterr().err
+
+
 def test_errors_are_reported_not_raised(tmp_path, capsys):
     bad = tmp_path / "bad.hneurons.json"
     bad.write_text('{"format": "hneurons"')

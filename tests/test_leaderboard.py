@@ -194,3 +194,18 @@ def test_leaderboard_shows_the_judges_sealed_test_agreement_per_column(tmp_path)
                                if not line.startswith("#")))
     cell = next(r for r in rows if r["task"] == "hn_selfaware" and r["metric"] == "overcompliance")
     assert float(cell["judge_agreement_low"]) == expected["value"]
+
+
+def test_leaderboard_never_overwrites_silently(tmp_path, capsys):
+    base = write_run(tmp_path / "runs" / "base", "2026-01-01T00-00-00", {"t1": [0.0] * N, "t2": [1.0] * N})
+    out = tmp_path / "out"
+    assert main(["leaderboard", str(base.parent), "--out", str(out), "--no-plots"]) == 0
+    before = (out / "LEADERBOARD.md").read_bytes()
+    assert main(["leaderboard", str(base.parent), "--out", str(out), "--no-plots"]) == 1
+    assert "already holds a leaderboard (LEADERBOARD.md, leaderboard.csv, leaderboard.html); pass --force" in \
+        capsys.readouterr().err
+    assert (out / "LEADERBOARD.md").read_bytes() == before
+    assert main(["leaderboard", str(base.parent), "--out", str(out), "--no-plots", "--force"]) == 0
+    for extra in ([], ["--force"]):
+        assert main(["leaderboard", str(base.parent), "--out", str(base.parent), "--no-plots", *extra]) == 1
+        assert "is one of the run folders it reads" in capsys.readouterr().err

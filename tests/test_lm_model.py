@@ -129,3 +129,32 @@ def test_batch_size_auto(tiny_llama_dir, mask_file):
                      max_batch_size=8, mask=str(mask_file), alpha=0)
     assert loglik(auto) == pytest.approx(reference, abs=1e-5)
     assert auto.batch_sizes  # the detection ran (through the scaled model call)
+
+
+@pytest.mark.slow
+def test_lm_eval_prints_a_model_args_mistake_as_one_line(tiny_llama_dir, mask_file, tmp_path):
+    """Under the plain ``lm_eval`` command, each mistake is one ``lm_eval: error:`` line, no traceback, exit 1."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "folder.hneurons.json").mkdir()
+    (tmp_path / "notjson.hneurons.json").write_text("layer,index\n")
+    cases = [
+        (f"mask={tmp_path / 'folder.hneurons.json'}", "is a folder; expected a *.hneurons.json mask file"),
+        (f"mask={tmp_path / 'notjson.hneurons.json'}", "(not a JSON mask file)"),
+        (f"mask={mask_file},alpha=abc", "hneuron-hf: alpha must be a number, got 'abc'"),
+        (f"mask={mask_file},mode=banana", "hneuron-hf: mode must be one of"),
+        ("alpha=0", "hneuron-hf: alpha= was given without mask="),
+        (f"detector={tmp_path}", "missing file"),
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env.pop("HNEURON_EVAL_TRACEBACK", None)
+    for args, message in cases:
+        proc = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "hneuron-hf", "--model_args",
+                               f"pretrained={tiny_llama_dir},{args}", "--tasks", "hn_triviaqa", "--limit", "1"],
+                              capture_output=True, text=True, timeout=300, env=env)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode == 1, (args, proc.stderr[-2000:])
+        assert "Traceback" not in proc.stderr, (args, proc.stderr[-2000:])
+        assert lines[-2].startswith("lm_eval: error: ") and message in lines[-2], (args, lines[-3:])

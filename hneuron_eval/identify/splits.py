@@ -6,15 +6,16 @@ from typing import Any
 
 import numpy as np
 
+from hneuron_eval.errors import HNeuronError
 from hneuron_eval.identify.sampling import label_counts
 from hneuron_eval.judges import normalize_answer
 
 
-class TooFewSamplesError(ValueError):
+class TooFewSamplesError(HNeuronError, ValueError):
     """Not enough consistent faithful / hallucinated questions for a balanced set."""
 
 
-class OverlapError(ValueError):
+class OverlapError(HNeuronError, ValueError):
     """Train and test share a question."""
 
 

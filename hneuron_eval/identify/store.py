@@ -11,17 +11,18 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from hneuron_eval.errors import HNeuronError
 from hneuron_eval.fileio import write_json_atomic
 
 FORMAT = "hneuron-cett-features"
 DTYPES = ("float32", "float16")
 
 
-class ArtifactMismatchError(ValueError):
+class ArtifactMismatchError(HNeuronError, ValueError):
     """An artifact was made for another model or run than the one it is used with."""
 
 
-class StageError(RuntimeError):
+class StageError(HNeuronError, RuntimeError):
     """A stage cannot go on from what the earlier stages left; the message says what to run or change."""
 
 

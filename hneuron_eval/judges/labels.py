@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hneuron_eval.errors import HNeuronError
 from hneuron_eval.suite.data import jailbreak_request
 from hneuron_eval.suite.kinds import get_kind
 
@@ -33,7 +34,7 @@ REQUIRED = ("id", "task", "side", "response", "label", "doc")
 QUESTION_CHARS = 1500  # a jailbreak prompt is shown from its end: the request sits there
 
 
-class LabelFileError(ValueError):
+class LabelFileError(HNeuronError, ValueError):
     """A labelled file cannot be used; the message names the file, line and field."""
 
 

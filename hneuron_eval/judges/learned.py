@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from hneuron_eval.errors import HNeuronError
 from hneuron_eval.fileio import atomic_path, write_json_atomic
 from hneuron_eval.judges.features import FEATURE_VERSION, NGRAMS, dense, ngram_text
 from hneuron_eval.judges.labels import Labelled, classes_for, gold_of
@@ -30,7 +31,7 @@ BUNDLED = Path(__file__).with_name("learned")  # the judge the package ships (ju
 FORMAT = "hneuron-eval learned judge 1"
 
 
-class JudgeFileError(ValueError):
+class JudgeFileError(HNeuronError, ValueError):
     """A learned-judge folder is missing, corrupt or made for other features; the message names the file."""
 
 

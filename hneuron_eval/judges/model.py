@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 
+from hneuron_eval.errors import HNeuronError
+
 _PROMPTS = {
     "correct": "Does the response give an answer that matches one of the reference answers: {gold}?",
     "declined": "Does the response decline to answer, say it does not know, or say the thing asked about does not "
@@ -46,7 +48,7 @@ def parse_yes_no(text: str) -> bool | None:
     return {"yes": True, "no": False}.get(word.group(1))
 
 
-class JudgeEndpointError(RuntimeError):
+class JudgeEndpointError(HNeuronError, RuntimeError):
     """A model judge's endpoint failed, timed out or answered something that is not a YES/NO reply."""
 
 
