@@ -107,6 +107,7 @@ class Leaderboard:
     skipped: list[str]
     command: str
     plots: list[tuple[str, str]] = field(default_factory=list)  # (relative path, caption)
+    mismatches: list[str] = field(default_factory=list)  # runs of one model on different --limit / documents
 
     def markdown(self) -> str:
         return _markdown(self)
@@ -142,7 +143,10 @@ def build_leaderboard(folders: Sequence[str | os.PathLike], out: str | os.PathLi
     rows = _rows(runs, columns, n_boot)
     _correct(rows, fdr)
     board = Leaderboard(out, title, columns, rows, _slopes(runs, columns, n_boot), fdr, n_boot,
-                        sorted(set().union(*(r.judge_versions() for r in runs))), skipped, command)
+                        sorted(set().union(*(r.judge_versions() for r in runs))), skipped, command,
+                        mismatches=_mismatches(runs))
+    for message in board.mismatches:
+        print(f"hneuron-eval: warning: {message}", file=sys.stderr)
     if plots:
         from hneuron_eval.plots import dose_response_plots
 
@@ -174,6 +178,23 @@ def _agreement_cell(span: tuple[float, float] | None) -> str:
         return "n/a"
     low, high = span
     return f"{low:.2f}" if low == high else f"{low:.2f}-{high:.2f}"
+
+
+def _mismatches(runs: list[Run]) -> list[str]:
+    """Runs of one model that used different ``--limit`` or logged different documents of a task."""
+    out = []
+    for model in dict.fromkeys(r.model_label for r in runs):
+        mine = [r for r in runs if r.model_label == model]
+        limits = {str(r.data.get("config", {}).get("limit")) for r in mine}
+        if len(limits) > 1:
+            out.append(f"{model}: its runs used different --limit ({', '.join(sorted(limits))}); each paired test "
+                       "uses only the documents both runs logged")
+        for task in sorted({t for r in mine for t in r.tasks()}):
+            sizes = {r.sample_size(task) for r in mine if task in r.data["results"]} - {None}
+            if len(sizes) > 1:
+                out.append(f"{model}: {task} was evaluated on different numbers of documents "
+                           f"({', '.join(map(str, sorted(sizes)))}) across its runs")
+    return out
 
 
 def _columns(runs: list[Run]) -> list[Column]:
@@ -384,6 +405,8 @@ def _markdown(board: Leaderboard) -> str:
     ]
     if board.command:
         lines += [f"Command: `{board.command}`", ""]
+    if board.mismatches:
+        lines += ["**Runs that are not like for like:**", ""] + [f"- {_md_escape(m)}" for m in board.mismatches] + [""]
     header = ["model", "intervention"] + [f"{c.key} {c.arrow}".strip() for c in board.columns]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines.append("| judge agreement | sealed test | " + " | ".join(_agreement_cell(column_agreement(board, c))
@@ -499,7 +522,8 @@ def _html(board: Leaderboard) -> str:
         rows.append(cells)
     intro = (f"Paired per-document tests against each model's baseline; marked (*) and coloured when the change "
              f"survives Benjamini-Hochberg at FDR {board.fdr} over the {_n_family(board)} testable cells. Judges: "
-             f"{', '.join(board.judge_versions) or 'not recorded'}. Details and slopes: LEADERBOARD.md.")
+             f"{', '.join(board.judge_versions) or 'not recorded'}. Details and slopes: LEADERBOARD.md."
+             + ("".join(f" Not like for like: {m}." for m in board.mismatches)))
     return render_html(board.title, columns, rows, intro, [{"src": p, "caption": c} for p, c in board.plots])
 
 

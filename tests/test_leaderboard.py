@@ -209,3 +209,22 @@ def test_leaderboard_never_overwrites_silently(tmp_path, capsys):
     for extra in ([], ["--force"]):
         assert main(["leaderboard", str(base.parent), "--out", str(base.parent), "--no-plots", *extra]) == 1
         assert "is one of the run folders it reads" in capsys.readouterr().err
+
+
+def test_leaderboard_warns_when_runs_used_different_limits_or_documents(tmp_path, capsys):
+    base = write_run(tmp_path / "runs" / "base", "2026-01-01T00-00-00", {"t1": [0.0] * N, "t2": [1.0] * N})
+    other = write_run(tmp_path / "runs" / "h0", "2026-01-01T00-00-01", {"t1": [1.0] * N, "t2": [1.0] * N},
+                      kind="hneurons", alpha=0.0)
+    (path,) = other.rglob("results_*.json")
+    data = json.loads(path.read_text())
+    data["config"]["limit"] = 20
+    data["n-samples"]["t1"]["effective"] = 20
+    path.write_text(json.dumps(data))
+    board = build_leaderboard([base.parent], tmp_path / "out", plots=False, n_boot=200)
+    assert any("different --limit (20, None)" in m for m in board.mismatches)
+    assert any(f"t1 was evaluated on different numbers of documents (20, {N})" in m for m in board.mismatches)
+    md = (tmp_path / "out" / "LEADERBOARD.md").read_text()
+    assert "**Runs that are not like for like:**" in md and "different --limit" in md
+    assert "different --limit" in capsys.readouterr().err
+    same = build_leaderboard([base], tmp_path / "out2", plots=False, n_boot=200)
+    assert same.mismatches == []
