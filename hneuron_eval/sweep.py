@@ -125,6 +125,8 @@ def run_sweep(
     from hneuron_eval.sites import resolve_ffn_pretrained
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the sweep")
     if limit is not None and not limit > 0:
         raise ValueError(f"--limit: expected a positive number of documents (or a fraction below 1), got {limit:g}")
     h_mask = NeuronMask.load(mask)

@@ -176,3 +176,13 @@ def test_feature_store_float16_and_changed_request_refused(tmp_path):
     np.testing.assert_allclose(oth, 2 * x, rtol=1e-3)
     with pytest.raises(ArtifactMismatchError, match="delete"):
         store.create_or_resume(IDENT, list("abcde"), {}, 7, "float32")
+
+
+def test_an_out_that_is_a_file_is_refused_untouched(tmp_path):
+    from hneuron_eval.identify.run import Run, RunConfig
+
+    target = tmp_path / "afile"
+    target.write_text("keep me")
+    with pytest.raises(ArtifactMismatchError, match=r"--out .*afile is a file; give a folder"):
+        Run.create_or_open(target, RunConfig(model="smollm2-135m-instruct"))
+    assert target.read_text() == "keep me"

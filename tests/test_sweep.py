@@ -76,12 +76,17 @@ def test_bad_arguments_refused_before_loading(tmp_path, capsys, tiny_mask):
     ({"tasks": ["hn_test_sweep", "hn_tirviaqa"]}, r"--tasks: no lm-eval task or group called 'hn_tirviaqa'"),
     ({"limit": 0}, r"--limit: expected a positive number of documents .*got 0"),
     ({"limit": -3}, r"--limit: expected a positive number of documents .*got -3"),
+    ({"out": "FILE"}, r"--out .*afile is a file; give a folder for the sweep"),
 ])
 def test_bad_tasks_and_limits_are_refused_before_the_folder_exists(tiny_llama_dir, tiny_mask, task_dir, tmp_path,
                                                                     change, message):
+    if change.get("out") == "FILE":
+        (tmp_path / "afile").write_text("keep me")
+        change = {"out": tmp_path / "afile"}
     with pytest.raises(ValueError, match=message):
-        run(tiny_llama_dir, tiny_mask, task_dir, tmp_path / "out", **change)
+        run(tiny_llama_dir, tiny_mask, task_dir, change.pop("out", tmp_path / "out"), **change)
     assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "afile").exists() or (tmp_path / "afile").read_text() == "keep me"
     # the corrected command then runs (the folder is not locked by a half-started sweep)
     run(tiny_llama_dir, tiny_mask, task_dir, tmp_path / "out", alphas=[0.0], controls=0)
     assert (tmp_path / "out" / "hneurons-alpha0").is_dir()

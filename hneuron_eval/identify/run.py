@@ -70,6 +70,8 @@ class Run:
     def create_or_open(cls, out: str | Path, config: RunConfig, command: str = "") -> Run:
         """Open an existing run for the same model, or start one (loading the model once to read its FFN shape)."""
         out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise ArtifactMismatchError(f"--out {out} is a file; give a folder for the identification run")
         if (out / "run.json").exists():
             run = cls(out)
             if run.info["model"] != config.model:
