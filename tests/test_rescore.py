@@ -46,7 +46,7 @@ def test_the_recorded_judge_reproduces_every_number(tmp_path, run):
     judge = judges.get_judge(name)
     assert judge.version == version, "the published run was scored with another judge version than the current one"
     samples = {p.name: p.read_bytes() for p in copy.rglob("samples_*.jsonl")}
-    assert cli.main(["rescore", "--judge", name, str(copy)]) == 0
+    assert cli.main(["rescore", "--in-place", "--judge", name, str(copy)]) == 0
     after = json.loads(_results(copy).read_text())
     assert after["results"] == before["results"] and after.get("groups") == before.get("groups")
     assert {p.name: p.read_bytes() for p in copy.rglob("samples_*.jsonl")} == samples
@@ -79,10 +79,28 @@ def test_a_run_without_samples_is_refused_untouched(tmp_path, capsys):
     shutil.copytree(SUITE_RUN, copy)
     next(copy.rglob("samples_hn_jailbreak_*.jsonl")).unlink()
     before = _tree(copy)
-    assert cli.main(["rescore", "--judge", "rule", str(copy)]) == 1
+    assert cli.main(["rescore", "--in-place", "--judge", "rule", str(copy)]) == 1
     assert "has no logged samples" in capsys.readouterr().err
     assert _tree(copy) == before
     with pytest.raises(RescoreError, match="no such file or folder"):
         from hneuron_eval.rescore import rescore
 
         rescore([tmp_path / "nothing"], judges.RULE, "cmd", "now", ROOT / "tasks")
+
+
+def test_rescore_into_copies_leaves_the_runs_alone_and_never_overwrites(tmp_path, capsys):
+    copy = tmp_path / "run"
+    shutil.copytree(SUITE_RUN, copy)
+    before = _tree(copy)
+    with pytest.raises(SystemExit):
+        cli.main(["rescore", "--judge", "rule", str(copy)])  # neither --in-place nor --out
+    assert "one of the arguments --in-place --out is required" in capsys.readouterr().err
+    assert cli.main(["rescore", "--judge", "rule", "--out", str(tmp_path / "re"), str(copy)]) == 0
+    assert _tree(copy) == before
+    rescored = json.loads(_results(tmp_path / "re" / "run").read_text())
+    assert rescored["hneuron_rescore"][-1]["judge"].startswith("rule:")
+    assert cli.main(["rescore", "--judge", "rule", "--out", str(tmp_path / "re"), str(copy)]) == 1
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert cli.main(["rescore", "--judge", "rule", "--out", str(copy), str(copy)]) == 1
+    assert "would be inside the run" in capsys.readouterr().err
+    assert _tree(copy) == before

@@ -70,11 +70,16 @@ def add_judge_commands(sub: argparse._SubParsersAction, formatter: type) -> None
     r = sub.add_parser(
         "rescore", formatter_class=formatter, help="re-score lm-eval output folders of the suite with another judge",
         description="Recomputes every per-document metric of the logged hn_* samples with the judge, and the "
-        "task and group aggregates as lm-eval computes them; rewrites the samples and results files in place "
-        "(each atomically) and records the judge it replaced under hneuron_rescore. Needs --log_samples runs.",
+        "task and group aggregates as lm-eval computes them; rewrites the samples and results files (each "
+        "atomically) of the given folders (--in-place) or of copies (--out), and records the judge it replaced "
+        "under hneuron_rescore. Needs --log_samples runs.",
     )
     add_judge_options(r)
-    r.add_argument("runs", nargs="+", help="lm-eval output folders or results_*.json files")
+    r.add_argument("runs", nargs="+", help="lm-eval output folders")
+    where = r.add_mutually_exclusive_group(required=True)
+    where.add_argument("--in-place", action="store_true", help="rewrite the given folders themselves")
+    where.add_argument("--out", help="copy each folder to OUT/<folder name> first and re-score the copy")
+    r.add_argument("--force", action="store_true", help="with --out: replace an existing OUT/<folder name>")
     r.set_defaults(func=_rescore)
 
 
@@ -150,8 +155,30 @@ def _rescore(args: argparse.Namespace) -> int:
     from hneuron_eval.provenance import utc_now
     from hneuron_eval.rescore import rescore
 
-    judge = judge_from_args(args)
-    summary = rescore(args.runs, judge, args.command_line, utc_now(), Path(tasks_dir()))
+    runs = [Path(r) for r in args.runs]
+    for run in runs:
+        if not run.is_dir():
+            raise ValueError(f"{run}: not a folder (give lm-eval --output_path folders)")
+    if args.out:
+        import shutil
+
+        targets = [Path(args.out) / run.resolve().name for run in runs]
+        if len({t.name for t in targets}) < len(targets):
+            raise ValueError("--out: two run folders have the same name; re-score them into different --out folders")
+        for run, target in zip(runs, targets):
+            if target.resolve() == run.resolve() or run.resolve() in target.resolve().parents:
+                raise ValueError(f"--out {args.out}: {target} would be inside the run {run} it copies")
+            if target.exists() and not args.force:
+                raise ValueError(f"{target} exists; pass --force to replace it")
+        judge = judge_from_args(args)  # a bad judge is refused before anything is copied
+        for run, target in zip(runs, targets):
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(run, target)
+        runs = targets
+    else:
+        judge = judge_from_args(args)
+    summary = rescore(runs, judge, args.command_line, utc_now(), Path(tasks_dir()))
     for results, tasks in summary.items():
         print(results)
         for task, info in tasks.items():

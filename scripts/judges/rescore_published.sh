@@ -5,7 +5,7 @@ set -euo pipefail
 judge=${1:-learned}
 T=results/tasks
 S=results/leaderboard/sweeps
-hneuron-eval rescore --judge "$judge" \
+hneuron-eval rescore --in-place --judge "$judge" \
   $T/smollm2-135m-instruct_chat_limit200 $T/gemma-3-270m_fewshot_limit200 \
   $T/smollm2-135m-instruct_chat_limit400_overcompliance_nomask $T/smollm2-135m-instruct_chat_limit400_overcompliance_H-alpha0 \
   $T/smollm2-135m-instruct_chat_limit400_overcompliance_H-alpha2 $T/smollm2-135m-instruct_chat_limit400_overcompliance_random-alpha0 \
