@@ -152,7 +152,7 @@ def run_sweep(
         "seed": seed,
         "include_path": include_path,
     }
-    fresh = not out.exists()
+    found = set(out.iterdir()) if out.is_dir() else None  # what the folder held before this call
     manifest = _open_manifest(out, settings, command)
     finished = 0
     try:
@@ -183,10 +183,22 @@ def run_sweep(
                 finished += 1
                 bar.update(1)
     except BaseException:
-        if fresh and not finished:  # failed before any configuration: leave no folder that locks the command
-            shutil.rmtree(out, ignore_errors=True)
+        if not finished:  # failed before any configuration: leave the folder as it was found
+            _remove_new(out, found)
         raise
     return [out / c.name for c in configs]
+
+
+def _remove_new(out: Path, found: set[Path] | None) -> None:
+    """Delete what this call added under ``out`` (all of ``out`` when it did not exist)."""
+    if found is None:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for path in set(out.iterdir()) - found:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _open_manifest(out: Path, settings: dict[str, Any], command: str) -> dict[str, Any]:

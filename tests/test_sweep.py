@@ -101,6 +101,10 @@ def test_a_fresh_sweep_that_fails_before_its_first_configuration_leaves_nothing(
     with pytest.raises(RuntimeError, match="no memory"):
         run(tiny_llama_dir, tiny_mask, task_dir, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RuntimeError, match="no memory"):
+        run(tiny_llama_dir, tiny_mask, task_dir, tmp_path / "empty")
+    assert list((tmp_path / "empty").iterdir()) == []
 
 
 def test_mask_for_another_model_refused(tiny_llama_dir, task_dir, tmp_path):
