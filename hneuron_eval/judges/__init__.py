@@ -80,12 +80,13 @@ def get_judge(name: str = DEFAULT_JUDGE, **options: Any) -> Judge | ResponseJudg
     elif key not in _CACHE:
         model = options.get("model")
         if not model:
-            raise ValueError(f"judge {name!r} needs a model (hn_judge_model)")
+            raise ValueError(f"judge {name!r} needs a model (--judge-model, or hn_judge_model in --metadata)")
         if name == "lm_eval":
             complete = lm_eval_completer(model, options.get("model_args", ""))
         else:
             if not options.get("base_url"):
-                raise ValueError("judge 'openai' needs a base URL (hn_judge_base_url)")
+                raise ValueError("judge 'openai' needs a base URL (--judge-base-url, or hn_judge_base_url in "
+                                 "--metadata)")
             complete = openai_completer(model, options["base_url"], timeout=float(options.get("timeout", 60.0)))
         _CACHE[key] = ModelJudge(complete, f"{name}:{model}")
     return _CACHE[key]

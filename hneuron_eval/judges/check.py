@@ -42,9 +42,9 @@ def predictions(judge: Any, rows: Sequence[Labelled]) -> list[str]:
     return [classify(r.kind, r.doc, r.response, judge) for r in rows]
 
 
-def evaluate(judge: Any, rows: Sequence[Labelled], predicted: Sequence[str] | None = None) -> dict[str, Any]:
+def evaluate(judge: Any, rows: Sequence[Labelled]) -> dict[str, Any]:
     """Agreement, per-class precision/recall and confusion tables of ``judge`` on labelled ``rows``."""
-    predicted = list(predictions(judge, rows) if predicted is None else predicted)
+    predicted = predictions(judge, rows)
     by_side: dict[str, list] = defaultdict(list)
     confusion: dict[str, Counter] = defaultdict(Counter)
     prec: dict[str, list] = defaultdict(list)

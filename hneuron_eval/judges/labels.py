@@ -76,7 +76,6 @@ class Labelled:
     label: str
     doc: dict = field(repr=False)
     weight: float = 1.0
-    meta: dict = field(default_factory=dict, repr=False)
 
     @property
     def kind(self) -> str:
@@ -125,8 +124,7 @@ def parse_row(row: Any, path: Path, line: int) -> Labelled:
         raise _fail(path, line, "weight", f"expected a positive number, got {weight!r}")
     if not isinstance(row["response"], str):
         raise _fail(path, line, "response", f"expected a string, got {type(row['response']).__name__}")
-    meta = {k: v for k, v in row.items() if k not in (*REQUIRED, "weight")}
-    return Labelled(row["id"], task, row["side"], row["response"], row["label"], row["doc"], float(weight), meta)
+    return Labelled(row["id"], task, row["side"], row["response"], row["label"], row["doc"], float(weight))
 
 
 def read_labels(path: str | Path) -> list[Labelled]:

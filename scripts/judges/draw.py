@@ -13,7 +13,8 @@ random) and up to the split's quota is drawn at random from each, so rare classe
 Writes ``OUT_DIR/<split>/drawn.jsonl`` (rows with their document and stratum weight, no judge
 output) and ``OUT_DIR/frame.json`` (command, rule version, pool size and drawn ids per
 stratum). With ``--chunks``, the blind rows (``labels.BLIND_FIELDS``) go to numbered chunk
-files for the labellers, shuffled.
+files for the labellers, shuffled; that folder is recorded as ``LABELLER_DIR/in`` (``merge.py``
+copies it into the round's ``labellers/in/``).
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ def pool(roots: list[str], exclude: set[str]) -> list[dict]:
     return rows
 
 
+def _recorded(argv: list[str], chunks: str | None) -> str:
+    """The command as run, with the labellers' scratch folder (outside the checkout) named by its role."""
+    shown = [("LABELLER_DIR/in" if chunks and arg == chunks else arg) for arg in argv]
+    return shlex.join(["python", "scripts/judges/draw.py", *shown])
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir")
@@ -107,8 +114,7 @@ def main(argv: list[str]) -> None:
             else split_of(row["task"], row["doc"]["question"])
         key = "|".join((row["task"], row["side"], row.pop("rule_class"), row["arm"]))
         strata[split][key].append(row)
-    frame: dict = {"command": shlex.join(["python", "scripts/judges/draw.py", *argv]),
-                   "judge_version": RULES_VERSION, "splits": {}}
+    frame: dict = {"command": _recorded(argv, args.chunks), "judge_version": RULES_VERSION, "splits": {}}
     blind = []
     out = Path(args.out_dir)
     for split in ("train", "dev", "test"):
