@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from hneuron_eval.fileio import write_json_atomic, write_text_atomic
+from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
 
 TASKS = Path(__file__).resolve().parents[1] / "tasks"
 

@@ -7,8 +7,8 @@ import platform
 import sys
 from typing import Any
 
-from hneuron_eval.fileio import write_json_atomic
-from hneuron_eval.provenance import command_line, utc_now
+from hneuron_eval.core.fileio import write_json_atomic
+from hneuron_eval.core.provenance import command_line, utc_now
 
 
 def emit(result: dict[str, Any], out: str | None) -> None:

@@ -44,8 +44,8 @@ def main() -> None:
     import torch
 
     from hneuron_eval import __version__
-    from hneuron_eval.builtin_models import resolve_pretrained
-    from hneuron_eval.export import export_folded
+    from hneuron_eval.harness.builtin_models import resolve_pretrained
+    from hneuron_eval.harness.export import export_folded
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2-135m-instruct")

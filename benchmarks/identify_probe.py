@@ -14,8 +14,8 @@ from _report import emit  # benchmarks/ is on sys.path when a script runs
 def main() -> None:
     import sklearn
 
-    from hneuron_eval.identify.probe import select_c
-    from hneuron_eval.identify.run import Run
+    from hneuron_eval.core.probe import select_c
+    from hneuron_eval.identify.run import IdentifyRun
     from hneuron_eval.identify.stages import load_features
 
     ap = argparse.ArgumentParser()
@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--c-grid", type=float, nargs="+", default=None, help="default: the run's grid")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    run = Run(args.run)
+    run = IdentifyRun(args.run)
     grid = args.c_grid or run.config.c_grid
     _, ans, oth, y = load_features(run, "train")
     t0 = time.perf_counter()

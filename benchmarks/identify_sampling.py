@@ -20,9 +20,9 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    from hneuron_eval.builtin_models import resolve_pretrained
-    from hneuron_eval.identify import data as D
-    from hneuron_eval.identify.prompts import prompt_ids
+    from hneuron_eval.harness.builtin_models import resolve_pretrained
+    from hneuron_eval.identify import questions as D
+    from hneuron_eval.identify.prompt_ids import prompt_ids
     from hneuron_eval.identify.sampling import Sampler, SamplingConfig
 
     ap = argparse.ArgumentParser()

@@ -21,7 +21,7 @@ from _report import emit  # benchmarks/ is on sys.path when a script runs
 from lm_eval.api.instance import Instance
 from lm_eval.tasks import TaskManager, get_task_dict
 
-from hneuron_eval.lm_model import HNeuronLM
+from hneuron_eval.harness.lm_model import HNeuronLM
 
 
 def requests(task_name: str, limit: int, lm: HNeuronLM) -> list[Instance]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hneuron_eval.fileio import atomic_path
+from hneuron_eval.core.fileio import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SUFFIXES = {".json", ".jsonl", ".md", ".log", ".txt"}

@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from hneuron_eval.fileio import write_json_atomic
-from hneuron_eval.provenance import command_line, utc_now
+from hneuron_eval.core.fileio import write_json_atomic
+from hneuron_eval.core.provenance import command_line, utc_now
 
 
 def main() -> None:

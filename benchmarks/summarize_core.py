@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hneuron_eval.fileio import write_text_atomic
+from hneuron_eval.core.fileio import write_text_atomic
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
 

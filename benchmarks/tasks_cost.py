@@ -18,7 +18,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from hneuron_eval.builtin_models import resolve_pretrained
+from hneuron_eval.harness.builtin_models import resolve_pretrained
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.kinds import classify
 

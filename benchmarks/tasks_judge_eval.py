@@ -22,7 +22,7 @@ from pathlib import Path
 
 from scipy.stats import binomtest
 
-from hneuron_eval.datafiles import DataError
+from hneuron_eval.suite.readers import DataError
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.kinds import classify
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from scipy.stats import binomtest
 
-from hneuron_eval.fileio import write_text_atomic
+from hneuron_eval.core.fileio import write_text_atomic
 from hneuron_eval.judges import DEFAULT_JUDGE, get_judge
 from hneuron_eval.suite.kinds import score
 

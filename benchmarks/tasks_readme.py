@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from hneuron_eval.fileio import write_text_atomic
+from hneuron_eval.core.fileio import write_text_atomic
 
 MARKER = "## The runs"
 

@@ -24,7 +24,7 @@ from lm_eval.api.metrics import (
     unweighted_mean_stderr,
 )
 
-from hneuron_eval.fileio import write_json_atomic, write_text_atomic
+from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges import DEFAULT_JUDGE, get_judge
 from hneuron_eval.suite.kinds import METRICS, classify, get_kind
 

@@ -12,14 +12,14 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
-    "NeuronMask": "hneuron_eval.masks",
-    "Neuron": "hneuron_eval.masks",
-    "MaskError": "hneuron_eval.masks",
-    "NeuronScaling": "hneuron_eval.intervention",
-    "scale_neurons": "hneuron_eval.intervention",
-    "resolve_ffn": "hneuron_eval.sites",
-    "FFN_SITES": "hneuron_eval.sites",
-    "load_model": "hneuron_eval.builtin_models",
+    "NeuronMask": "hneuron_eval.core.masks",
+    "Neuron": "hneuron_eval.core.masks",
+    "MaskError": "hneuron_eval.core.masks",
+    "NeuronScaling": "hneuron_eval.core.intervention",
+    "scale_neurons": "hneuron_eval.core.intervention",
+    "resolve_ffn": "hneuron_eval.core.sites",
+    "FFN_SITES": "hneuron_eval.core.sites",
+    "load_model": "hneuron_eval.harness.builtin_models",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -15,7 +15,7 @@ import os
 import sys
 
 MODEL_NAME = "hneuron-hf"
-MODEL_TARGET = "hneuron_eval.lm_model:HNeuronLM"
+MODEL_TARGET = "hneuron_eval.harness.lm_model:HNeuronLM"
 
 
 def register_model() -> None:

@@ -52,6 +52,6 @@ def smollm2():
     """The real SmolLM2-135M-Instruct (offline, from the PyPI GGUF; converted once)."""
     from transformers import AutoModelForCausalLM
 
-    from hneuron_eval.builtin_models import resolve_pretrained
+    from hneuron_eval.harness.builtin_models import resolve_pretrained
 
     return AutoModelForCausalLM.from_pretrained(resolve_pretrained("smollm2-135m-instruct")).eval()

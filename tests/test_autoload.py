@@ -28,7 +28,7 @@ def test_startup_imports_nothing_heavy():
 def test_model_is_registered_when_lm_eval_loads_its_models():
     code = (
         "from lm_eval.api.registry import get_model; import sys\n"
-        "assert 'hneuron_eval.lm_model' not in sys.modules  # lazy until used\n"
+        "assert 'hneuron_eval.harness.lm_model' not in sys.modules  # lazy until used\n"
         "print(get_model('hneuron-hf').__name__, get_model('hf').__name__)"
     )
     assert run_python(code) == "HNeuronLM HFLM"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from hneuron_eval import builtin_models as bm
+from hneuron_eval.harness import builtin_models as bm
 
 
 def test_local_folders_and_reachable_hub_ids_pass_through(monkeypatch, tmp_path):

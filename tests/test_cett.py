@@ -7,7 +7,7 @@ import pytest
 import torch
 from identify_fixtures import tiny_gpt2, tiny_llama
 
-from hneuron_eval.identify.cett import CETTExtractor, FeatureRow, direct_cett, model_body
+from hneuron_eval.core.cett import CETTExtractor, FeatureRow, direct_cett, model_body
 
 ROWS = [
     FeatureRow("a", [2, 5, 6, 7], [8, 9, 10, 1], (1, 3)),

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from hneuron_eval.cli import main
-from hneuron_eval.identify.cli import estimate_hours
+from hneuron_eval.cli.identify import estimate_hours
 from hneuron_eval.identify.run import RunConfig
-from hneuron_eval.masks import ModelSpec, Neuron, NeuronMask
+from hneuron_eval.core.masks import ModelSpec, Neuron, NeuronMask
 
 EXE = Path(sys.executable).with_name("hneuron-eval")
 

@@ -11,9 +11,9 @@ from lm_helpers import generate, loglik  # tests/ is on sys.path (conftest.py)
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
-from hneuron_eval.export import CONFIG_KEY, RECORD, add_export_command, export_folded
-from hneuron_eval.lm_model import HNeuronLM
-from hneuron_eval.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
+from hneuron_eval.harness.export import CONFIG_KEY, RECORD, add_export_command, export_folded
+from hneuron_eval.harness.lm_model import HNeuronLM
+from hneuron_eval.core.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
 
 MASKED = {0: list(range(0, 48, 3)), 1: list(range(1, 48, 2))}
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from identify_fixtures import tiny_llama, tiny_tokenizer
 
-from hneuron_eval.identify import data as D
+from hneuron_eval.identify import questions as D
 from hneuron_eval.identify.jsonl import append_records, read_records
 from hneuron_eval.identify.sampling import Sampler, SamplingConfig, label_of
 from hneuron_eval.identify.splits import OverlapError, TooFewSamplesError, balance, check_disjoint
@@ -111,9 +111,9 @@ def test_disjointness_check():
 
 
 def test_bundled_train_and_test_questions_are_disjoint():
-    from hneuron_eval.identify.run import Run, RunConfig
+    from hneuron_eval.identify.run import IdentifyRun, RunConfig
 
-    run = Run.__new__(Run)  # only the question selection, no model
+    run = IdentifyRun.__new__(IdentifyRun)  # only the question selection, no model
     run.config = RunConfig(model="x", questions=20000, test_questions=20000)
     train, _ = run.train_questions()
     test, src = run.test_questions()
@@ -179,10 +179,10 @@ def test_feature_store_float16_and_changed_request_refused(tmp_path):
 
 
 def test_an_out_that_is_a_file_is_refused_untouched(tmp_path):
-    from hneuron_eval.identify.run import Run, RunConfig
+    from hneuron_eval.identify.run import IdentifyRun, RunConfig
 
     target = tmp_path / "afile"
     target.write_text("keep me")
     with pytest.raises(ArtifactMismatchError, match=r"--out .*afile is a file; give a folder"):
-        Run.create_or_open(target, RunConfig(model="smollm2-135m-instruct"))
+        IdentifyRun.create_or_open(target, RunConfig(model="smollm2-135m-instruct"))
     assert target.read_text() == "keep me"

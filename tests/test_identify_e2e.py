@@ -10,8 +10,8 @@ import pytest
 from identify_fixtures import tiny_llama, tiny_tokenizer
 
 from hneuron_eval.cli import main
-from hneuron_eval.identify import data as D
-from hneuron_eval.masks import NeuronMask
+from hneuron_eval.identify import questions as D
+from hneuron_eval.core.masks import NeuronMask
 
 COMMON = ["paris", "london", "mars", "venus", "red"]
 
@@ -115,8 +115,8 @@ def test_identify_end_to_end(tiny_run, capsys):
     # the compared detectors are saved as probe folders the in-harness monitor loads, and score as evaluated
     from sklearn.metrics import roc_auc_score
 
-    from hneuron_eval.identify.probe import HNeuronProbe
-    from hneuron_eval.lm_model import HNeuronLM
+    from hneuron_eval.core.probe import HNeuronProbe
+    from hneuron_eval.harness.lm_model import HNeuronLM
 
     assert sorted(p.name for p in (out / "detectors").iterdir()) == ["h-neurons", "random-seed0", "random-seed1"]
     h_detector, _ = HNeuronProbe.load(out / "detectors" / "h-neurons" / "probe")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from identify_fixtures import tiny_tokenizer
 
-from hneuron_eval.identify.answer_span import SpanFinder
+from hneuron_eval.core.answer_span import SpanFinder
 
 
 @pytest.fixture(scope="module")

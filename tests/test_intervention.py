@@ -4,9 +4,9 @@ import pytest
 import torch
 from tiny_models import D_FF, make_model
 
-from hneuron_eval.intervention import BoundScaling, FoldUnsupportedError, NeuronScaling, scale_neurons
-from hneuron_eval.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
-from hneuron_eval.sites import resolve_ffn
+from hneuron_eval.core.intervention import BoundScaling, FoldUnsupportedError, NeuronScaling, scale_neurons
+from hneuron_eval.core.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
+from hneuron_eval.core.sites import resolve_ffn
 
 TOKENS = torch.tensor([[5, 17, 99, 3, 250, 42, 7], [8, 1, 2, 200, 64, 33, 12]])
 # fold computes (alpha * W) z, hook computes W (alpha * z): equal up to float rounding
@@ -89,7 +89,7 @@ def test_hook_registers_on_exactly_the_planned_layers_and_removes_them(tiny_mode
 
 @pytest.mark.parametrize("mode", ["fold", "hook", "auto"])
 def test_bound_scaling_does_not_resolve_or_check_again(monkeypatch, mode):
-    import hneuron_eval.intervention as intervention
+    import hneuron_eval.core.intervention as intervention
 
     model = make_model("llama")
     mask = mask_for(model)
@@ -249,7 +249,7 @@ def test_same_shape_other_model_name_warns_but_applies(caplog):
     model = make_model("llama")
     model.config.name_or_path = "/models/base-model"
     mask = mask_for(model, name="instruct-model")
-    with caplog.at_level("WARNING", logger="hneuron_eval.intervention"):
+    with caplog.at_level("WARNING", logger="hneuron_eval.core.intervention"):
         scaling = NeuronScaling(mask, 0.0, "auto").bind(model)
     assert scaling.mode == "fold"
     assert "made for 'instruct-model'" in caplog.text and "base-model" in caplog.text

@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import binomtest, false_discovery_control
 
 from hneuron_eval.cli import main
-from hneuron_eval.leaderboard import Change, build_leaderboard
+from hneuron_eval.report.leaderboard import Change, build_leaderboard
 
 N = 40
 
@@ -177,7 +177,7 @@ def test_leaderboard_page_sorts_in_chromium(runs, tmp_path, browser):
 
 def test_leaderboard_shows_the_judges_sealed_test_agreement_per_column(tmp_path):
     from hneuron_eval.judges.quality import metric_agreement
-    from hneuron_eval.leaderboard import column_agreement
+    from hneuron_eval.report.leaderboard import column_agreement
 
     sweep = Path(__file__).resolve().parents[1] / "results" / "leaderboard" / "sweeps" / "smollm2-135m-instruct"
     board = build_leaderboard([sweep / "baseline", sweep / "hneurons-alpha0"], tmp_path / "lb", plots=False,

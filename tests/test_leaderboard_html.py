@@ -3,7 +3,7 @@
 import pytest
 from selenium.webdriver.common.by import By
 
-from hneuron_eval.leaderboard_html import render_html
+from hneuron_eval.report.html import render_html
 
 COLUMNS = [
     {"key": "model", "label": "Model", "type": "text"},

@@ -213,7 +213,7 @@ def test_judge_check_command_gates_and_refuses_bad_input(tmp_path, capsys):
 
 
 def test_judge_check_defaults_to_the_sealed_test():
-    from hneuron_eval.judges.commands import SEALED_TEST
+    from hneuron_eval.cli.judges import SEALED_TEST
 
     rows = read_labels(ROOT / SEALED_TEST)
     assert len(rows) >= 800 and {r.task for r in rows} == {

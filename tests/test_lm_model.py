@@ -11,8 +11,8 @@ import torch
 from lm_eval.models.huggingface import HFLM
 from lm_helpers import generate, loglik, write_mc_task  # tests/ is on sys.path (conftest.py)
 
-from hneuron_eval.lm_model import HNeuronLM
-from hneuron_eval.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
+from hneuron_eval.harness.lm_model import HNeuronLM
+from hneuron_eval.core.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_alpha_one_identical_and_alpha_zero_changes(tiny_llama_dir, mask_file, m
 
 
 def test_scaling_is_bound_once_and_applied_on_every_call(tiny_llama_dir, mask_file, monkeypatch):
-    import hneuron_eval.intervention as intervention
+    import hneuron_eval.core.intervention as intervention
 
     lm = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0, mode="fold")
     expected = loglik(lm)

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from hneuron_eval.masks import MaskError, MaskShapeError, ModelSpec, Neuron, NeuronMask
+from hneuron_eval.core.masks import MaskError, MaskShapeError, ModelSpec, Neuron, NeuronMask
 
 SPEC = ModelSpec(num_layers=4, d_ff=16, name="toy", architecture="LlamaForCausalLM", model_type="llama")
 
@@ -127,7 +127,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     path = good.save(tmp_path / "a.hneurons.json")
     before = path.read_bytes()
 
-    import hneuron_eval.fileio as fileio
+    import hneuron_eval.core.fileio as fileio
 
     def broken_dumps(*a, **k):
         raise RuntimeError("disk full")
@@ -150,7 +150,7 @@ def test_saved_file_has_the_umask_mode_not_the_temp_file_mode(tmp_path, umask, m
 
 
 def test_apply_umask_opens_up_a_private_tree(tmp_path):
-    from hneuron_eval.fileio import apply_umask
+    from hneuron_eval.core.fileio import apply_umask
 
     tree = tmp_path / "model"
     (tree / "sub").mkdir(parents=True, mode=0o700)

@@ -8,13 +8,13 @@ import pytest
 from lm_eval.api.instance import Instance
 from sklearn.metrics import roc_auc_score
 
-from hneuron_eval import monitor
-from hneuron_eval.identify.answer_span import RULE, SpanFinder
-from hneuron_eval.identify.cett import CETTExtractor, FeatureRow
-from hneuron_eval.identify.probe import HNeuronProbe
-from hneuron_eval.lm_model import HNeuronLM
-from hneuron_eval.masks import Neuron, NeuronMask
-from hneuron_eval.monitor import DetectorError
+from hneuron_eval.harness import detector as monitor
+from hneuron_eval.core.answer_span import RULE, SpanFinder
+from hneuron_eval.core.cett import CETTExtractor, FeatureRow
+from hneuron_eval.core.probe import HNeuronProbe
+from hneuron_eval.harness.lm_model import HNeuronLM
+from hneuron_eval.core.masks import Neuron, NeuronMask
+from hneuron_eval.harness.detector import DetectorError
 
 WATCHED = [3, 17, 40, 48 + 5, 48 + 30]  # flat indices: layer 0 neurons 3, 17, 40; layer 1 neurons 5, 30
 PROMPTS = ["Q: Who wrote Hamlet?\nA:", "The capital of France is", "x"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hneuron_eval.identify.evaluate import bootstrap_metrics, subset_probe
-from hneuron_eval.identify.probe import HNeuronProbe, best_c, penalty_kwargs, select_c, training_rows
+from hneuron_eval.core.probe import HNeuronProbe, best_c, penalty_kwargs, select_c, training_rows
 from hneuron_eval.identify.store import ArtifactMismatchError
 
 IDENT = {"model": "tiny", "num_layers": 2, "d_ff": 50, "run_id": "abc"}

@@ -4,7 +4,7 @@ import datetime as dt
 import shlex
 from pathlib import Path
 
-from hneuron_eval.provenance import command_line, repo_root, utc_now
+from hneuron_eval.core.provenance import command_line, repo_root, utc_now
 
 
 def test_utc_now_is_iso_utc_to_the_second():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hneuron_eval import cli, judges
-from hneuron_eval.rescore import RescoreError
+from hneuron_eval.report.rescore import RescoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 MONITOR_RUN = ROOT / "results" / "monitor" / "smollm2-135m-instruct" / "lm_eval"
@@ -54,7 +54,7 @@ def test_the_recorded_judge_reproduces_every_number(tmp_path, run):
 
 
 def test_another_judge_rewrites_samples_aggregates_groups_and_versions(tmp_path, monkeypatch):
-    from hneuron_eval.rescore import rescore
+    from hneuron_eval.report.rescore import rescore
 
     copy = tmp_path / "run"
     shutil.copytree(SUITE_RUN, copy)
@@ -83,7 +83,7 @@ def test_a_run_without_samples_is_refused_untouched(tmp_path, capsys):
     assert "has no logged samples" in capsys.readouterr().err
     assert _tree(copy) == before
     with pytest.raises(RescoreError, match="no such file or folder"):
-        from hneuron_eval.rescore import rescore
+        from hneuron_eval.report.rescore import rescore
 
         rescore([tmp_path / "nothing"], judges.RULE, "cmd", "now", ROOT / "tasks")
 

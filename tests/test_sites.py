@@ -4,7 +4,7 @@ import pytest
 import torch
 from tiny_models import D_FF, N_LAYERS, make_model
 
-from hneuron_eval.sites import FFN_SITES, UnsupportedArchitectureError, resolve_ffn, resolve_ffn_pretrained
+from hneuron_eval.core.sites import FFN_SITES, UnsupportedArchitectureError, resolve_ffn, resolve_ffn_pretrained
 
 
 def test_every_architecture_resolves(tiny_model):

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from hneuron_eval import datafiles, judges
-from hneuron_eval.datafiles import DataError
+from hneuron_eval import judges
+from hneuron_eval.suite import readers as datafiles
+from hneuron_eval.suite.readers import DataError
 from hneuron_eval.judges import RULE
 from hneuron_eval.suite import data, kinds, prompts
 
@@ -209,7 +210,7 @@ def test_prompts_chat_and_base():
 
 
 def test_identification_uses_the_suite_suffix():
-    from hneuron_eval.identify import prompts as identify_prompts
+    from hneuron_eval.identify import prompt_ids as identify_prompts
 
     assert identify_prompts.QA_SUFFIX is prompts.QA_SUFFIX
 

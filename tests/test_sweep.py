@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from lm_helpers import write_mc_task  # tests/ is on sys.path (conftest.py)
 
-from hneuron_eval import sweep
+from hneuron_eval.harness import sweep
 from hneuron_eval.cli import main
-from hneuron_eval.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
-from hneuron_eval.runs import find_runs
+from hneuron_eval.core.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
+from hneuron_eval.report.runs import find_runs
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hneuron_eval import judges, monitor
-from hneuron_eval.datafiles import DATA_DIR
+from hneuron_eval import judges
+from hneuron_eval.harness import detector as monitor
+from hneuron_eval.suite.readers import DATA_DIR
 from hneuron_eval.suite import kinds, prompts
 
 ROOT = Path(__file__).resolve().parents[1]

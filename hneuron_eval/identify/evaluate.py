@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from hneuron_eval.identify.probe import HNeuronProbe, training_rows
+from hneuron_eval.core.probe import HNeuronProbe, training_rows
 
 
 def bootstrap_metrics(labels: np.ndarray, scores: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:

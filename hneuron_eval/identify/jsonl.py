@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hneuron_eval.datafiles import DataError, read_jsonl
+from hneuron_eval.suite.readers import DataError, read_jsonl
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:

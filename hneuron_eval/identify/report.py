@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hneuron_eval.fileio import write_json_atomic, write_text_atomic
-from hneuron_eval.identify.run import Run
+from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
+from hneuron_eval.identify.run import IdentifyRun
 from hneuron_eval.identify.stages import EVAL_SETS
 
 COLUMNS = {"triviaqa": "TriviaQA", "nq_open": "NQ-Open", "bioasq": "BioASQ", "nonexist": "NonExist (NEC)"}
@@ -41,7 +41,7 @@ def _vs_random(h: dict[str, Any], r: dict[str, Any]) -> str:
     return " | ".join(cells) + " | " + ", ".join(counts)
 
 
-def write_report(run: Run, command: str) -> dict[str, Any]:
+def write_report(run: IdentifyRun, command: str) -> dict[str, Any]:
     """Gather splits, selection and evaluation into report.json and report.md."""
     splits = json.loads(run.path("splits.json").read_text())
     selection = json.loads(run.path("probe", "selection.json").read_text())

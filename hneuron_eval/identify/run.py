@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from hneuron_eval.fileio import write_json_atomic
-from hneuron_eval.identify import data as D
+from hneuron_eval.core.fileio import write_json_atomic
+from hneuron_eval.identify import questions as D
 from hneuron_eval.identify.store import ArtifactMismatchError
 from hneuron_eval.judges import normalize_answer
-from hneuron_eval.provenance import utc_now
+from hneuron_eval.core.provenance import utc_now
 
 #: Raw CETT values are small (~1e-3) and liblinear's penalty does not scale with n, so small runs need large C.
 DEFAULT_C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
@@ -51,7 +51,7 @@ class RunConfig:
     device: str = "cpu"
 
 
-class Run:
+class IdentifyRun:
     """A run directory bound to one model and one run id."""
 
     def __init__(self, out: str | Path):
@@ -67,7 +67,7 @@ class Run:
         self._model = self._tokenizer = None
 
     @classmethod
-    def create_or_open(cls, out: str | Path, config: RunConfig, command: str = "") -> Run:
+    def create_or_open(cls, out: str | Path, config: RunConfig, command: str = "") -> IdentifyRun:
         """Open an existing run for the same model, or start one (loading the model once to read its FFN shape)."""
         out = Path(out)
         if out.exists() and not out.is_dir():
@@ -87,8 +87,8 @@ class Run:
                 )
             run.command = command
             return run
-        from hneuron_eval.builtin_models import resolve_pretrained
-        from hneuron_eval.sites import resolve_ffn
+        from hneuron_eval.harness.builtin_models import resolve_pretrained
+        from hneuron_eval.core.sites import resolve_ffn
 
         path = resolve_pretrained(config.model)
         model, tok = _load(path, config.device)
@@ -133,7 +133,7 @@ class Run:
 
     def model_and_tokenizer(self):
         if self._model is None:
-            from hneuron_eval.builtin_models import resolve_pretrained
+            from hneuron_eval.harness.builtin_models import resolve_pretrained
 
             self._model, self._tokenizer = _load(resolve_pretrained(self.info["model"]), self.config.device)
         return self._model, self._tokenizer

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from hneuron_eval.fileio import write_json_atomic
-from hneuron_eval.identify import data as D
-from hneuron_eval.identify.answer_span import RULE, SpanFinder
-from hneuron_eval.identify.cett import CETTExtractor, FeatureRow
+from hneuron_eval.core.fileio import write_json_atomic
+from hneuron_eval.identify import questions as D
+from hneuron_eval.core.answer_span import RULE, SpanFinder
+from hneuron_eval.core.cett import CETTExtractor, FeatureRow
 from hneuron_eval.identify.jsonl import read_records
-from hneuron_eval.identify.run import Run
+from hneuron_eval.identify.run import IdentifyRun
 from hneuron_eval.identify.sampling import Sampler, SamplingConfig
 from hneuron_eval.identify.splits import balance, check_disjoint
 from hneuron_eval.identify.store import FeatureStore, StageError
@@ -21,14 +21,14 @@ from hneuron_eval.identify.store import FeatureStore, StageError
 EVAL_SETS = ("triviaqa", "nq_open", "bioasq", "nonexist")
 
 
-def _sampler(run: Run, samples: int) -> Sampler:
+def _sampler(run: IdentifyRun, samples: int) -> Sampler:
     c = run.config
     model, tok = run.model_and_tokenizer()
     return Sampler(model, tok, SamplingConfig(samples=samples, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p,
                                               max_new_tokens=c.max_new_tokens, batch_size=c.batch_size, seed=c.seed))
 
 
-def sample(run: Run) -> dict[str, Any]:
+def sample(run: IdentifyRun) -> dict[str, Any]:
     """Sample train (train-heldout file) and test (dev file) answers; write balanced, disjoint splits."""
     c = run.config
     train_q, train_src = run.train_questions()
@@ -75,7 +75,7 @@ def _rows(records: dict[str, dict[str, Any]], ids: list[str], finder: SpanFinder
     return rows, fallbacks
 
 
-def extract(run: Run, name: str, records: list[dict[str, Any]], split: dict[str, Any],
+def extract(run: IdentifyRun, name: str, records: list[dict[str, Any]], split: dict[str, Any],
             batch_size: int | None = None) -> FeatureStore:
     """CETT features of a balanced split into ``features/<name>`` (resumes from the completed-rows counter)."""
     c = run.config
@@ -99,19 +99,19 @@ def extract(run: Run, name: str, records: list[dict[str, Any]], split: dict[str,
     return store
 
 
-def features(run: Run, batch_size: int | None = None) -> None:
+def features(run: IdentifyRun, batch_size: int | None = None) -> None:
     """Features for the train and test splits (``batch_size`` overrides the run's, for speed only)."""
     splits = json.loads(run.path("splits.json").read_text())
     for name in ("train", "test"):
         extract(run, name, read_records(run.path("samples", f"{name}.jsonl")), splits[name], batch_size)
 
 
-def load_features(run: Run, name: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
+def load_features(run: IdentifyRun, name: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
     meta, ans, oth = FeatureStore(run.path("features", name)).load(run.identity())
     return meta, np.asarray(ans, dtype=np.float32), np.asarray(oth, dtype=np.float32), np.asarray(meta["labels"])
 
 
-def probe(run: Run, c_grid: list[float] | None = None, mode: str | None = None,
+def probe(run: IdentifyRun, c_grid: list[float] | None = None, mode: str | None = None,
           suppress_questions: int | None = None) -> dict[str, Any]:
     """C grid on a held-out part of train, refit at the best C, save the probe and the H-neuron + random masks.
 
@@ -120,8 +120,8 @@ def probe(run: Run, c_grid: list[float] | None = None, mode: str | None = None,
     """
     import time
 
-    from hneuron_eval.identify.probe import HNeuronProbe, best_c, select_c, training_rows
-    from hneuron_eval.masks import ModelSpec, Neuron, NeuronMask
+    from hneuron_eval.core.probe import HNeuronProbe, best_c, select_c, training_rows
+    from hneuron_eval.core.masks import ModelSpec, Neuron, NeuronMask
 
     c = run.config
     c_grid, mode = list(c_grid or c.c_grid), mode or c.mode
@@ -182,7 +182,7 @@ def probe(run: Run, c_grid: list[float] | None = None, mode: str | None = None,
     return out
 
 
-def _add_suppression(run: Run, grid: list[dict[str, Any]], n_questions: int) -> None:
+def _add_suppression(run: IdentifyRun, grid: list[dict[str, Any]], n_questions: int) -> None:
     """Task accuracy with each candidate's H-neurons ablated, on train-file questions outside the train split."""
     from hneuron_eval.identify.suppression import suppressed_accuracy
 
@@ -204,7 +204,7 @@ def _add_suppression(run: Run, grid: list[dict[str, Any]], n_questions: int) -> 
         )
 
 
-def _eval_questions(run: Run, name: str, bioasq: str | None) -> tuple[list[D.Question], D.QuestionSet] | str:
+def _eval_questions(run: IdentifyRun, name: str, bioasq: str | None) -> tuple[list[D.Question], D.QuestionSet] | str:
     """Questions of a cross-domain set, or the reason it is skipped."""
     from hneuron_eval.identify.run import _subset
 
@@ -226,7 +226,7 @@ def _eval_questions(run: Run, name: str, bioasq: str | None) -> tuple[list[D.Que
     return _subset(qs.questions, n, seed), qs
 
 
-def _save_detectors(run: Run, header: dict[str, Any], h_probe: Any, mask: Any, random_probes: list,
+def _save_detectors(run: IdentifyRun, header: dict[str, Any], h_probe: Any, mask: Any, random_probes: list,
                     controls: list) -> None:
     """The compared detectors as probe folders (``detectors/h-neurons``, ``detectors/random-seed<k>``).
 
@@ -247,11 +247,11 @@ def _save_detectors(run: Run, header: dict[str, Any], h_probe: Any, mask: Any, r
             "of these neurons, trained on the run's training responses", "command": run.command})
 
 
-def evaluate(run: Run, bioasq: str | None = None) -> dict[str, Any]:
+def evaluate(run: IdentifyRun, bioasq: str | None = None) -> dict[str, Any]:
     """Accuracy/AUROC with CIs on TriviaQA, NQ-Open, BioASQ and NEC: full probe, H-neurons, random neurons."""
     from hneuron_eval.identify.evaluate import compare_on, subset_probe
-    from hneuron_eval.identify.probe import HNeuronProbe
-    from hneuron_eval.masks import NeuronMask
+    from hneuron_eval.core.probe import HNeuronProbe
+    from hneuron_eval.core.masks import NeuronMask
 
     c = run.config
     full, header = HNeuronProbe.load(run.path("probe", "probe"), run.identity())

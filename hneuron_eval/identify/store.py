@@ -12,7 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hneuron_eval.errors import HNeuronError
-from hneuron_eval.fileio import write_json_atomic
+from hneuron_eval.core.fileio import write_json_atomic
 
 FORMAT = "hneuron-cett-features"
 DTYPES = ("float32", "float16")

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hneuron_eval.identify.data import Question
+from hneuron_eval.identify.questions import Question
 from hneuron_eval.identify.sampling import Sampler, SamplingConfig
 
 
 def suppressed_accuracy(model: Any, tokenizer: Any, questions: list[Question], neurons: list[tuple[int, int]],
                         model_name: str, path: str | Path, batch_size: int, max_new_tokens: int) -> float:
     """Greedy accuracy on ``questions`` while ``neurons`` are scaled to 0 (records kept in ``path`` for resuming)."""
-    from hneuron_eval.intervention import scale_neurons
-    from hneuron_eval.masks import NeuronMask
+    from hneuron_eval.core.intervention import scale_neurons
+    from hneuron_eval.core.masks import NeuronMask
 
     mask = NeuronMask.for_model(model, neurons, name=model_name)
     sampler = Sampler(

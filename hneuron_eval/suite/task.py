@@ -6,7 +6,8 @@ from typing import Any
 
 from lm_eval.api.task import ConfigurableTask
 
-from hneuron_eval import judges, monitor
+from hneuron_eval import judges
+from hneuron_eval.harness import detector as monitor
 from hneuron_eval.suite.kinds import METRICS, classify, get_kind
 
 

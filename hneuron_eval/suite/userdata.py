@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hneuron_eval.datafiles import DataError, read_jsonl
+from hneuron_eval.suite.readers import DataError, read_jsonl
 from hneuron_eval.suite.data import make_doc, str_field, str_list, to_dataset
 from hneuron_eval.suite.kinds import KINDS
 

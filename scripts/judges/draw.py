@@ -28,11 +28,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from hneuron_eval.fileio import write_json_atomic, write_text_atomic
+from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.judges.answers import normalize_answer
 from hneuron_eval.judges.labels import QUESTION_CHARS, blind_row, classes_for, gold_of, task_kind
-from hneuron_eval.runs import read_run
+from hneuron_eval.report.runs import read_run
 from hneuron_eval.suite.data import references
 from hneuron_eval.suite.kinds import classify, response_text
 

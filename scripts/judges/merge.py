@@ -18,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from hneuron_eval.fileio import write_text_atomic
+from hneuron_eval.core.fileio import write_text_atomic
 from hneuron_eval.judges.labels import LabelFileError, blind_id, read_labels
 
 

@@ -16,7 +16,7 @@ def utc_now() -> str:
 
 def repo_root() -> Path | None:
     """The checkout this package runs from, or None for an installed wheel."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     return root if (root / "pyproject.toml").is_file() and (root / "hneuron_eval").is_dir() else None
 
 

@@ -86,7 +86,7 @@ def add_judge_commands(sub: argparse._SubParsersAction, formatter: type) -> None
 def _label_files(args: argparse.Namespace) -> list[Path]:
     if args.labels:
         return [Path(p) for p in args.labels]
-    from hneuron_eval.provenance import repo_root
+    from hneuron_eval.core.provenance import repo_root
 
     root = repo_root()
     if root is None or not (root / SEALED_TEST).is_file():
@@ -95,7 +95,7 @@ def _label_files(args: argparse.Namespace) -> list[Path]:
 
 
 def _judge_check(args: argparse.Namespace) -> int:
-    from hneuron_eval.fileio import write_json_atomic, write_text_atomic
+    from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
     from hneuron_eval.judges.check import evaluate, markdown, passes
     from hneuron_eval.judges.labels import read_many
 
@@ -152,8 +152,8 @@ def _judge_explain(args: argparse.Namespace) -> int:
 
 def _rescore(args: argparse.Namespace) -> int:
     from hneuron_eval._autoload import tasks_dir
-    from hneuron_eval.provenance import utc_now
-    from hneuron_eval.rescore import rescore
+    from hneuron_eval.core.provenance import utc_now
+    from hneuron_eval.report.rescore import rescore
 
     runs = [Path(r) for r in args.runs]
     for run in runs:

@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from hneuron_eval.identify.run import DEFAULT_C_GRID, RunConfig
-from hneuron_eval.provenance import command_line
+from hneuron_eval.core.provenance import command_line
 
 #: Generated tokens per second of SmolLM2-135M on 2 CPU cores (results/identify/benchmarks/, batch 16).
 CPU_TOKENS_PER_S_135M = 107
@@ -107,9 +107,9 @@ def _warn_if_long(config: RunConfig, stages: tuple[str, ...]) -> None:
 
 
 def _open(args: argparse.Namespace):
-    from hneuron_eval.identify.run import Run
+    from hneuron_eval.identify.run import IdentifyRun
 
-    run = Run(args.out)
+    run = IdentifyRun(args.out)
     run.command = _command(args)
     return run
 
@@ -117,11 +117,11 @@ def _open(args: argparse.Namespace):
 def cmd_identify(args: argparse.Namespace) -> int:
     from hneuron_eval.identify import stages
     from hneuron_eval.identify.report import write_report
-    from hneuron_eval.identify.run import Run
+    from hneuron_eval.identify.run import IdentifyRun
 
     config = _config(args)
     _warn_if_long(config, ("sample", "evaluate"))
-    run = Run.create_or_open(args.out, config, _command(args))
+    run = IdentifyRun.create_or_open(args.out, config, _command(args))
     stages.sample(run)
     stages.features(run)
     stages.probe(run)
@@ -133,11 +133,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from hneuron_eval.identify import stages
-    from hneuron_eval.identify.run import Run
+    from hneuron_eval.identify.run import IdentifyRun
 
     config = _config(args)
     _warn_if_long(config, ("sample",))
-    splits = stages.sample(Run.create_or_open(args.out, config, _command(args)))
+    splits = stages.sample(IdentifyRun.create_or_open(args.out, config, _command(args)))
     print(f"train {splits['train']['per_class']} per class, test {splits['test']['per_class']} per class")
     return 0
 

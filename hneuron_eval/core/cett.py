@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hneuron_eval.sites import FFNLayout, resolve_ffn, unwrap
+from hneuron_eval.core.sites import FFNLayout, resolve_ffn, unwrap
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
     return out
 
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
 def data_path(*parts: str) -> Path:

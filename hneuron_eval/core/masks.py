@@ -19,8 +19,8 @@ import numpy as np
 
 from hneuron_eval import __version__
 from hneuron_eval.errors import HNeuronError
-from hneuron_eval.fileio import write_json_atomic
-from hneuron_eval.provenance import utc_now
+from hneuron_eval.core.fileio import write_json_atomic
+from hneuron_eval.core.provenance import utc_now
 
 FORMAT = "hneurons"
 FORMAT_VERSION = 1
@@ -92,7 +92,7 @@ class NeuronMask:
         provenance: dict[str, Any] | None = None,
     ) -> NeuronMask:
         """Build a mask for a loaded transformers model (shape read from the model itself)."""
-        from hneuron_eval.sites import resolve_ffn, unwrap
+        from hneuron_eval.core.sites import resolve_ffn, unwrap
 
         layout = resolve_ffn(model)
         spec = ModelSpec(

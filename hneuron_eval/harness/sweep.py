@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from hneuron_eval import __version__
-from hneuron_eval.fileio import apply_umask, write_json_atomic
-from hneuron_eval.masks import NeuronMask
-from hneuron_eval.provenance import utc_now
+from hneuron_eval.core.fileio import apply_umask, write_json_atomic
+from hneuron_eval.core.masks import NeuronMask
+from hneuron_eval.core.provenance import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -121,8 +121,8 @@ def run_sweep(
     """Evaluate every configuration not yet finished under ``out``; returns the configuration folders."""
     from lm_eval.tasks import TaskManager
 
-    from hneuron_eval.builtin_models import resolve_pretrained
-    from hneuron_eval.sites import resolve_ffn_pretrained
+    from hneuron_eval.harness.builtin_models import resolve_pretrained
+    from hneuron_eval.core.sites import resolve_ffn_pretrained
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -230,7 +230,7 @@ def _write_control_masks(h_mask: NeuronMask, controls: int, folder: Path) -> Non
 
 
 def _load_model(model: str, batch_size: int | str, device: str, dtype: str):
-    from hneuron_eval.lm_model import HNeuronLM
+    from hneuron_eval.harness.lm_model import HNeuronLM
 
     return HNeuronLM(pretrained=model, batch_size=batch_size, device=device, dtype=dtype)
 

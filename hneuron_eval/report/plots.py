@@ -8,14 +8,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hneuron_eval.fileio import atomic_path
+from hneuron_eval.core.fileio import atomic_path
 
 if TYPE_CHECKING:
-    from hneuron_eval.leaderboard import Column
-    from hneuron_eval.runs import Run
+    from hneuron_eval.report.leaderboard import Column
+    from hneuron_eval.report.runs import EvalRun
 
 
-def dose_response_plots(runs: list[Run], columns: list[Column], folder: Path) -> list[tuple[str, str]]:
+def dose_response_plots(runs: list[EvalRun], columns: list[Column], folder: Path) -> list[tuple[str, str]]:
     """Write ``folder/<model>.png`` per model with an intervened run; returns (path below the board, caption)."""
     import matplotlib
 
@@ -52,7 +52,7 @@ def dose_response_plots(runs: list[Run], columns: list[Column], folder: Path) ->
     return written
 
 
-def _panel(ax, runs: list[Run], column: Column) -> None:
+def _panel(ax, runs: list[EvalRun], column: Column) -> None:
     """H-neuron means with their standard errors; each random control seed thin, their mean dashed, min-max band."""
     base = next((r for r in runs if r.intervention.kind == "none"), None)
     base_point = base.metric(column.task, column.metric) if base else None

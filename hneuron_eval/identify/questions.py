@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hneuron_eval.datafiles import DataError, data_path, read_jsonl, read_qa_tsv
+from hneuron_eval.suite.readers import DataError, data_path, read_jsonl, read_qa_tsv
 
 TRIVIAQA_TRAIN = data_path("triviaqa", "triviaqa_unfiltered_train-heldout.dpr-dev.tsv")
 TRIVIAQA_DEV = data_path("triviaqa", "triviaqa_unfiltered_dev.dpr-test.tsv")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hneuron_eval.errors import HNeuronError
-from hneuron_eval.fileio import write_json_atomic, write_text_atomic
+from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.judges.labels import TASK_KINDS
 from hneuron_eval.suite.kinds import METRICS, classify, get_kind
 
@@ -46,7 +46,7 @@ def _detector_item(sample: dict) -> tuple[float | None, tuple[float | None, ...]
 
 def rescore_task(kind_name: str, samples: list[dict], judge: Any) -> tuple[list[dict], Counter]:
     """The samples with their per-document metrics recomputed, and the count of each class."""
-    from hneuron_eval import monitor
+    from hneuron_eval.harness import detector as monitor
 
     kind = get_kind(kind_name)
     classes: Counter = Counter()
@@ -66,7 +66,7 @@ def aggregate(kind_name: str, samples: list[dict], names: list[str]) -> dict[str
     """Task aggregates as lm-eval writes them (``<metric>,none`` and ``<metric>_stderr,none``)."""
     from lm_eval.api.metrics import mean, mean_stderr
 
-    from hneuron_eval import monitor
+    from hneuron_eval.harness import detector as monitor
 
     out: dict[str, Any] = {"sample_len": 0}
     for name in names:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from hneuron_eval import __version__
-from hneuron_eval.provenance import command_line, utc_now
+from hneuron_eval.core.provenance import command_line, utc_now
 
 DESCRIPTION = """\
 Find, inspect and switch off hallucination-associated FFN neurons (H-neurons).
@@ -74,10 +74,10 @@ def _reader_gone() -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command tree (the identify stages come from ``hneuron_eval.identify.cli``)."""
-    from hneuron_eval.export import add_export_command
-    from hneuron_eval.identify.cli import HelpFormatter, add_identify_commands
-    from hneuron_eval.judges.commands import add_judge_commands
+    """The whole command tree (the identify stages come from ``hneuron_eval.cli.identify``)."""
+    from hneuron_eval.harness.export import add_export_command
+    from hneuron_eval.cli.identify import HelpFormatter, add_identify_commands
+    from hneuron_eval.cli.judges import add_judge_commands
 
     parser = argparse.ArgumentParser(prog="hneuron-eval", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_sweep_command(sub) -> None:
-    from hneuron_eval.identify.cli import HelpFormatter
+    from hneuron_eval.cli.identify import HelpFormatter
 
     p = sub.add_parser(
         "sweep", help="baseline, H-neurons at each alpha and random controls, through lm-eval (one model load)",
@@ -159,7 +159,7 @@ def _add_sweep_command(sub) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from hneuron_eval.sweep import parse_alphas, plan_sweep, run_sweep
+    from hneuron_eval.harness.sweep import parse_alphas, plan_sweep, run_sweep
 
     alphas = parse_alphas(args.alphas)
     plan_sweep(alphas, args.controls, args.mask, "masks")  # bad --alphas/--controls: refused before any loading
@@ -180,7 +180,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _add_leaderboard_command(sub) -> None:
-    from hneuron_eval.identify.cli import HelpFormatter
+    from hneuron_eval.cli.identify import HelpFormatter
 
     p = sub.add_parser(
         "leaderboard", help="LEADERBOARD.md, leaderboard.csv, leaderboard.html and plots from lm-eval output folders",
@@ -204,7 +204,7 @@ def _add_leaderboard_command(sub) -> None:
 def _leaderboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hneuron_eval.leaderboard import build_leaderboard
+    from hneuron_eval.report.leaderboard import build_leaderboard
 
     out = Path(args.out)
     if any(out.resolve() == Path(run).resolve() for run in args.runs):
@@ -224,7 +224,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 
 def _mask_info(args: argparse.Namespace) -> int:
-    from hneuron_eval.masks import NeuronMask
+    from hneuron_eval.core.masks import NeuronMask
 
     mask = NeuronMask.load(args.file)
     print(json.dumps(mask.to_dict(), indent=2) if args.json else mask.describe())
@@ -234,7 +234,7 @@ def _mask_info(args: argparse.Namespace) -> int:
 def _mask_random(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hneuron_eval.masks import NeuronMask
+    from hneuron_eval.core.masks import NeuronMask
 
     out = Path(args.out)
     if args.like and out.resolve() == Path(args.like).resolve():
@@ -258,9 +258,9 @@ def _mask_random(args: argparse.Namespace) -> int:
 def _uniform_random_mask(args: argparse.Namespace):
     import numpy as np
 
-    from hneuron_eval.builtin_models import resolve_pretrained
-    from hneuron_eval.masks import ModelSpec, Neuron, NeuronMask
-    from hneuron_eval.sites import resolve_ffn_pretrained
+    from hneuron_eval.harness.builtin_models import resolve_pretrained
+    from hneuron_eval.core.masks import ModelSpec, Neuron, NeuronMask
+    from hneuron_eval.core.sites import resolve_ffn_pretrained
 
     if args.count is None and args.per_mille is None:
         raise ValueError("with --model, give --count or --per-mille")
@@ -285,7 +285,7 @@ def _uniform_random_mask(args: argparse.Namespace):
 
 
 def _models(args: argparse.Namespace) -> int:
-    from hneuron_eval.builtin_models import BUILTIN_MODELS, cache_root, ensure_converted
+    from hneuron_eval.harness.builtin_models import BUILTIN_MODELS, cache_root, ensure_converted
 
     if args.prepare:
         if args.prepare not in BUILTIN_MODELS:

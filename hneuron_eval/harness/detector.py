@@ -29,9 +29,9 @@ import torch
 from torch import nn
 
 from hneuron_eval.errors import HNeuronError
-from hneuron_eval.identify.answer_span import RULE, SpanFinder
-from hneuron_eval.identify.probe import INPUT_DEFINITION, HNeuronProbe
-from hneuron_eval.sites import FFNLayout, resolve_ffn
+from hneuron_eval.core.answer_span import RULE, SpanFinder
+from hneuron_eval.core.probe import INPUT_DEFINITION, HNeuronProbe
+from hneuron_eval.core.sites import FFNLayout, resolve_ffn
 
 N_BOOT = 2000
 _SCORES: dict[tuple[str, str], tuple[float | None, tuple[float | None, ...]]] = {}

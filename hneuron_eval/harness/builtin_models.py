@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hneuron_eval.errors import HNeuronError
-from hneuron_eval.fileio import apply_umask
+from hneuron_eval.core.fileio import apply_umask
 
 logger = logging.getLogger(__name__)
 

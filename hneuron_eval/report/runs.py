@@ -47,7 +47,7 @@ class Intervention:
 
 
 @dataclass
-class Run:
+class EvalRun:
     """One results JSON of lm-eval and the logged samples written beside it."""
 
     path: Path
@@ -160,7 +160,7 @@ def _intervention(config: dict[str, Any]) -> Intervention:
     return Intervention("hneurons", alpha, None, sha)
 
 
-def read_run(path: Path) -> Run | None:
+def read_run(path: Path) -> EvalRun | None:
     """One ``results_*.json``, or None (with a RunWarning naming the file) when it cannot be used."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -178,10 +178,10 @@ def read_run(path: Path) -> Run | None:
                       RunWarning, stacklevel=2)
         return None
     chat = bool(data.get("chat_template_sha") or data.get("chat_template"))
-    return Run(path, _model_name(data), chat, _intervention(data["config"]), data)
+    return EvalRun(path, _model_name(data), chat, _intervention(data["config"]), data)
 
 
-def find_runs(folders: list[str | Path]) -> list[Run]:
+def find_runs(folders: list[str | Path]) -> list[EvalRun]:
     """Every usable run under ``folders``; one run per model x intervention (the latest, with a warning)."""
     paths: list[Path] = []
     for folder in map(Path, folders):
@@ -191,7 +191,7 @@ def find_runs(folders: list[str | Path]) -> list[Run]:
         if not found:
             raise ValueError(f"{folder}: no lm-eval results_*.json under it (was it written by lm_eval --output_path?)")
         paths.extend(found)
-    chosen: dict[tuple, Run] = {}
+    chosen: dict[tuple, EvalRun] = {}
     for path in sorted(set(paths)):
         run = read_run(path)
         if run is None:

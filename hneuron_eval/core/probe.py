@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from hneuron_eval.fileio import atomic_path, write_json_atomic
+from hneuron_eval.core.fileio import atomic_path, write_json_atomic
 from hneuron_eval.identify.store import ArtifactMismatchError, check_identity
 
 MODES = ("3-vs-1", "1-vs-1")

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from hneuron_eval import __version__
-from hneuron_eval.fileio import apply_umask
-from hneuron_eval.provenance import utc_now
+from hneuron_eval.core.fileio import apply_umask
+from hneuron_eval.core.provenance import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +46,10 @@ def export_folded(
     renamed into place, so it never holds a half-written checkpoint; an existing,
     non-empty ``out`` is replaced only with ``force``.
     """
-    from hneuron_eval.builtin_models import builtin_info, resolve_pretrained
-    from hneuron_eval.intervention import NeuronScaling
-    from hneuron_eval.masks import NeuronMask
-    from hneuron_eval.sites import resolve_ffn_pretrained
+    from hneuron_eval.harness.builtin_models import builtin_info, resolve_pretrained
+    from hneuron_eval.core.intervention import NeuronScaling
+    from hneuron_eval.core.masks import NeuronMask
+    from hneuron_eval.core.sites import resolve_ffn_pretrained
 
     if dtype not in DTYPES:
         raise ValueError(f"export: dtype must be one of {DTYPES}, got {dtype!r}")
@@ -144,7 +144,7 @@ def _move_into_place(partial: Path, target: Path) -> None:
 
 def add_export_command(subparsers: Any) -> None:
     """Add the ``export`` subcommand to the ``hneuron-eval`` command tree."""
-    from hneuron_eval.identify.cli import HelpFormatter
+    from hneuron_eval.cli.identify import HelpFormatter
 
     p = subparsers.add_parser(
         "export",

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from hneuron_eval.errors import HNeuronError
-from hneuron_eval.masks import NeuronMask
-from hneuron_eval.sites import FFNLayout, resolve_ffn, unwrap
+from hneuron_eval.core.masks import NeuronMask
+from hneuron_eval.core.sites import FFNLayout, resolve_ffn, unwrap
 
 logger = logging.getLogger(__name__)
 

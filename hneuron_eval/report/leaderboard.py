@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest, bootstrap, false_discovery_control
 
-from hneuron_eval.fileio import write_text_atomic
-from hneuron_eval.leaderboard_html import render_html
-from hneuron_eval.runs import Run, RunWarning, find_runs
+from hneuron_eval.core.fileio import write_text_atomic
+from hneuron_eval.report.html import render_html
+from hneuron_eval.report.runs import EvalRun, RunWarning, find_runs
 
 SEED = 0  # of every bootstrap: tables are reproducible byte for byte
 
@@ -74,7 +74,7 @@ class Change:
 class Row:
     """One model x intervention: lm-eval's values per column and, for intervened runs, the paired changes."""
 
-    run: Run
+    run: EvalRun
     values: dict[str, tuple[float, float | None] | None]
     changes: dict[str, Change | str] = field(default_factory=dict)  # str: why there is no test
 
@@ -148,7 +148,7 @@ def build_leaderboard(folders: Sequence[str | os.PathLike], out: str | os.PathLi
     for message in board.mismatches:
         print(f"hneuron-eval: warning: {message}", file=sys.stderr)
     if plots:
-        from hneuron_eval.plots import dose_response_plots
+        from hneuron_eval.report.plots import dose_response_plots
 
         board.plots = dose_response_plots(runs, [c for c in columns if not c.is_group], out / "plots")
     write_text_atomic(out / "LEADERBOARD.md", board.markdown())
@@ -180,7 +180,7 @@ def _agreement_cell(span: tuple[float, float] | None) -> str:
     return f"{low:.2f}" if low == high else f"{low:.2f}-{high:.2f}"
 
 
-def _mismatches(runs: list[Run]) -> list[str]:
+def _mismatches(runs: list[EvalRun]) -> list[str]:
     """Runs of one model that used different ``--limit`` or logged different documents of a task."""
     out = []
     for model in dict.fromkeys(r.model_label for r in runs):
@@ -197,7 +197,7 @@ def _mismatches(runs: list[Run]) -> list[str]:
     return out
 
 
-def _columns(runs: list[Run]) -> list[Column]:
+def _columns(runs: list[EvalRun]) -> list[Column]:
     """Every task metric any run reports, groups first; a repeat of another metric of its task is dropped."""
     found: dict[tuple[str, str], Column] = {}
     for run in runs:
@@ -215,11 +215,11 @@ def _columns(runs: list[Run]) -> list[Column]:
     return kept
 
 
-def _same_everywhere(runs: list[Run], task: str, a: str, b: str) -> bool:
+def _same_everywhere(runs: list[EvalRun], task: str, a: str, b: str) -> bool:
     return all(run.metric(task, a) == run.metric(task, b) for run in runs if task in run.data["results"])
 
 
-def _rows(runs: list[Run], columns: list[Column], n_boot: int) -> list[Row]:
+def _rows(runs: list[EvalRun], columns: list[Column], n_boot: int) -> list[Row]:
     baselines = {r.model_label: r for r in runs if r.intervention.kind == "none"}
     rows = []
     for run in runs:
@@ -235,7 +235,7 @@ def _rows(runs: list[Run], columns: list[Column], n_boot: int) -> list[Row]:
     return rows
 
 
-def _paired(base: Run, run: Run, task: str, metric: str) -> np.ndarray | str:
+def _paired(base: EvalRun, run: EvalRun, task: str, metric: str) -> np.ndarray | str:
     """Per-document differences run - base over the documents both logged, or why there are none."""
     a, b = base.samples(task), run.samples(task)
     if a is None or b is None:
@@ -246,7 +246,7 @@ def _paired(base: Run, run: Run, task: str, metric: str) -> np.ndarray | str:
     return np.array([b[d][metric] - a[d][metric] for d in shared])
 
 
-def _change(base: Run, run: Run, column: Column, n_boot: int) -> Change | str:
+def _change(base: EvalRun, run: EvalRun, column: Column, n_boot: int) -> Change | str:
     diffs = []
     for task in column.members:
         if column.is_group and base.metric(task, column.metric) is None:
@@ -274,7 +274,7 @@ def _change(base: Run, run: Run, column: Column, n_boot: int) -> Change | str:
     return Change(delta, ci, up, down, int(sum(len(d) for d in arrays)), p)
 
 
-def _group_weights(base: Run, column: Column, members: list[str]) -> list[float] | None:
+def _group_weights(base: EvalRun, column: Column, members: list[str]) -> list[float] | None:
     """Member weights that reproduce the group value lm-eval reported (by size, or equal); [1] for a task."""
     if not column.is_group:
         return [1.0]
@@ -317,7 +317,7 @@ def _correct(rows: list[Row], fdr: float) -> None:
         row.changes[key] = Change(c.delta, c.ci, c.up, c.down, c.docs, c.p, float(q), bool(q < fdr))  # type: ignore
 
 
-def _slopes(runs: list[Run], columns: list[Column], n_boot: int) -> list[Slope]:
+def _slopes(runs: list[EvalRun], columns: list[Column], n_boot: int) -> list[Slope]:
     out = []
     for model in sorted({r.model_label for r in runs}):
         mine = [r for r in runs if r.model_label == model]
@@ -331,7 +331,7 @@ def _slopes(runs: list[Run], columns: list[Column], n_boot: int) -> list[Slope]:
     return out
 
 
-def _slope(model: str, column: Column, arm: str, runs: list[Run], n_boot: int) -> Slope | None:
+def _slope(model: str, column: Column, arm: str, runs: list[EvalRun], n_boot: int) -> Slope | None:
     alphas = [1.0 if r.intervention.kind == "none" else float(r.intervention.alpha) for r in runs]  # type: ignore
     logged = [r.samples(column.task) for r in runs]
     pairs = [(a, s) for a, s in zip(alphas, logged) if s is not None]

@@ -12,11 +12,11 @@ from typing import Any
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
-from hneuron_eval.builtin_models import builtin_info, resolve_pretrained
+from hneuron_eval.harness.builtin_models import builtin_info, resolve_pretrained
 from hneuron_eval.errors import ModelArgsError
-from hneuron_eval.intervention import MODES, BoundScaling, NeuronScaling
-from hneuron_eval.masks import NeuronMask
-from hneuron_eval.monitor import Detector, put_score
+from hneuron_eval.core.intervention import MODES, BoundScaling, NeuronScaling
+from hneuron_eval.core.masks import NeuronMask
+from hneuron_eval.harness.detector import Detector, put_score
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class HNeuronLM(HFLM):
     The intervention is applied around each model call and undone after it, so the
     model's weights are unchanged between calls and after the run. ``detector`` (a probe folder
     from ``hneuron-eval identify``) scores every generated answer from its own generation's
-    activations (``hneuron_eval/monitor.py``); the QA tasks report its AUROC and accuracy.
+    activations (``hneuron_eval/harness/detector.py``); the QA tasks report its AUROC and accuracy.
     """
 
     def __init__(
@@ -86,7 +86,7 @@ class HNeuronLM(HFLM):
         logger.info("hneuron-hf: %s", self.scaling.to_dict())
 
     def _setup_monitor(self) -> None:
-        from hneuron_eval.identify.answer_span import SpanFinder
+        from hneuron_eval.core.answer_span import SpanFinder
 
         config = self.model.generation_config
         eos = config.eos_token_id if config.eos_token_id is not None else self.tokenizer.eos_token_id
