@@ -21,9 +21,9 @@ from _report import emit  # benchmarks/ is on sys.path when a script runs
 
 def rows_for(tokenizer, n: int):
     """Real TriviaQA prompts (chat template / few-shot) with a gold-answer response and its answer span."""
-    from hneuron_eval.identify import questions as D
     from hneuron_eval.core.answer_span import SpanFinder
     from hneuron_eval.core.cett import FeatureRow
+    from hneuron_eval.identify import questions as D
     from hneuron_eval.identify.prompt_ids import prompt_ids
 
     finder = SpanFinder(tokenizer)
@@ -40,10 +40,10 @@ def measure(method: str, model_name: str, n: int, batch_size: int) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from hneuron_eval.harness.builtin_models import resolve_pretrained
     from hneuron_eval.core.cett import CETTExtractor, model_body
-    from hneuron_eval.identify.store import FeatureStore
     from hneuron_eval.core.sites import resolve_ffn
+    from hneuron_eval.harness.builtin_models import resolve_pretrained
+    from hneuron_eval.identify.store import FeatureStore
 
     path = resolve_pretrained(model_name)
     tok = AutoTokenizer.from_pretrained(path)

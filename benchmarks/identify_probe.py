@@ -14,7 +14,7 @@ from _report import emit  # benchmarks/ is on sys.path when a script runs
 def main() -> None:
     import sklearn
 
-    from hneuron_eval.core.probe import select_c
+    from hneuron_eval.identify.fitting import select_c
     from hneuron_eval.identify.run import IdentifyRun
     from hneuron_eval.identify.stages import load_features
 
@@ -27,10 +27,10 @@ def main() -> None:
     grid = args.c_grid or run.config.c_grid
     _, ans, oth, y = load_features(run, "train")
     t0 = time.perf_counter()
-    results = select_c(ans, oth, y, grid, run.config.mode, run.config.val_fraction, run.config.seed)
+    results = select_c(ans, oth, y, grid, run.config.contrast, run.config.val_fraction, run.config.seed)
     seconds = time.perf_counter() - t0
     out = {"model": run.info["model"], "run_id": run.info["run_id"], "rows": int(len(y)), "features": int(ans.shape[1]),
-           "mode": run.config.mode, "grid": grid, "seconds_whole_grid": seconds,
+           "contrast": run.config.contrast, "grid": grid, "seconds_whole_grid": seconds,
            "n_h_neurons_per_C": {str(r["C"]): r["n_h_neurons"] for r in results}, "sklearn": sklearn.__version__}
     emit(out, args.out)
 

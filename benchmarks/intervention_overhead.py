@@ -42,12 +42,12 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager, get_task_dict
 
 from hneuron_eval import __version__
-from hneuron_eval.harness.builtin_models import resolve_pretrained
 from hneuron_eval.core.fileio import write_json_atomic
-from hneuron_eval.harness.lm_model import HNeuronLM
 from hneuron_eval.core.masks import Neuron, NeuronMask
 from hneuron_eval.core.provenance import command_line, utc_now
 from hneuron_eval.core.sites import resolve_ffn
+from hneuron_eval.harness.builtin_models import resolve_pretrained
+from hneuron_eval.harness.lm_model import HNeuronLM
 
 
 def build_requests(task_name: str, limit: int, lm: HFLM, chat: bool, gen_tokens: int):

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from hneuron_eval.core.fileio import write_json_atomic
+from hneuron_eval.core.provenance import utc_now
 from hneuron_eval.judges import get_judge
 from hneuron_eval.judges.labels import TASK_KINDS
-from hneuron_eval.core.provenance import utc_now
 from hneuron_eval.suite.kinds import classify
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from sklearn.metrics import balanced_accuracy_score
 
-from hneuron_eval.harness import detector as monitor
 from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.core.provenance import command_line, utc_now
+from hneuron_eval.harness import detector as monitor
 
 
 def one_file(folder: Path, pattern: str) -> Path:

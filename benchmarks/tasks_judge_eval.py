@@ -22,9 +22,9 @@ from pathlib import Path
 
 from scipy.stats import binomtest
 
-from hneuron_eval.suite.readers import DataError
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.kinds import classify
+from hneuron_eval.suite.readers import DataError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _logs import task_kind, write_report  # noqa: E402

@@ -32,8 +32,8 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from hneuron_eval.harness.builtin_models import resolve_pretrained
 from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
+from hneuron_eval.harness.builtin_models import resolve_pretrained
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.suite.data import jailbreak_request, references
 from hneuron_eval.suite.kinds import classify, get_kind, response_text

@@ -94,7 +94,7 @@ def report() -> str:
         w = lines_per_wing[wing(m)]
         w[0] += 1
         w[1] += len(p.read_text(encoding="utf-8").splitlines())
-    out = ["# The house", "", f"Produced by `python scripts/house.py`.", "",
+    out = ["# The house", "", "Produced by `python scripts/house.py`.", "",
            "## Lines per wing", "", "| wing | modules | lines |", "|---|---|---|"]
     out += [f"| {w} | {n} | {lines} |" for w, (n, lines) in sorted(lines_per_wing.items())]
     out += ["", f"{len(mods)} modules, {sum(v[1] for v in lines_per_wing.values())} lines.", "",

@@ -13,8 +13,8 @@ import pytest
 
 from hneuron_eval.cli import main
 from hneuron_eval.cli.identify import estimate_hours
-from hneuron_eval.identify.run import RunConfig
 from hneuron_eval.core.masks import ModelSpec, Neuron, NeuronMask
+from hneuron_eval.identify.run import RunConfig
 
 EXE = Path(sys.executable).with_name("hneuron-eval")
 
@@ -146,7 +146,7 @@ def test_help_is_plain_text_with_four_numbered_stages_and_defaults(capsys):
     assert "--questions" in sample and "(default: 4000)" in sample and "(default: 10)" in sample
     for later in (
         "--c-grid",
-        "--mode",
+        "--contrast",
         "--feature-dtype",
         "--eval-questions",
         "--random-seeds",

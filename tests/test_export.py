@@ -11,9 +11,9 @@ from lm_helpers import generate, loglik  # tests/ is on sys.path (conftest.py)
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
+from hneuron_eval.core.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
 from hneuron_eval.harness.export import CONFIG_KEY, RECORD, add_export_command, export_folded
 from hneuron_eval.harness.lm_model import HNeuronLM
-from hneuron_eval.core.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
 
 MASKED = {0: list(range(0, 48, 3)), 1: list(range(1, 48, 2))}
 
@@ -84,7 +84,7 @@ def test_source_and_in_memory_weights_untouched(tiny_llama_dir, mask_file, tmp_p
 
 
 def test_lm_eval_hf_on_export_equals_hneuron_hf(tiny_llama_dir, mask_file, exported):
-    ours = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0, mode="fold")
+    ours = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0, scale_via="fold")
     hf = make(HFLM, exported)
     expected = loglik(ours)
     assert loglik(hf) == expected  # bit-identical, not approximately
@@ -95,7 +95,7 @@ def test_lm_eval_hf_on_export_equals_hneuron_hf(tiny_llama_dir, mask_file, expor
 def test_bfloat16_export_equals_hneuron_hf_in_bfloat16(tiny_llama_dir, mask_file, tmp_path):
     out = export_folded(str(tiny_llama_dir), mask_file, 0, tmp_path / "bf16", dtype="bfloat16")
     assert {t.dtype for t in load_file(out / "model.safetensors").values()} == {torch.bfloat16}
-    ours = make(HNeuronLM, tiny_llama_dir, "bfloat16", mask=str(mask_file), alpha=0, mode="fold")
+    ours = make(HNeuronLM, tiny_llama_dir, "bfloat16", mask=str(mask_file), alpha=0, scale_via="fold")
     assert loglik(make(HFLM, out, "bfloat16")) == loglik(ours)
 
 

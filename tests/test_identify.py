@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from identify_fixtures import tiny_llama, tiny_tokenizer
 
+from hneuron_eval.core.fileio import ArtifactMismatchError
 from hneuron_eval.identify import questions as D
 from hneuron_eval.identify.jsonl import append_records, read_records
 from hneuron_eval.identify.sampling import Sampler, SamplingConfig, label_of
 from hneuron_eval.identify.splits import OverlapError, TooFewSamplesError, balance, check_disjoint
-from hneuron_eval.identify.store import ArtifactMismatchError, FeatureStore
+from hneuron_eval.identify.store import FeatureStore
 from hneuron_eval.judges import normalize_answer
 
 QUESTIONS = [D.Question(f"q-{i}", f"what is the capital of france {'?' * (i % 3 + 1)}", ("paris",)) for i in range(10)]

@@ -10,8 +10,8 @@ import pytest
 from identify_fixtures import tiny_llama, tiny_tokenizer
 
 from hneuron_eval.cli import main
-from hneuron_eval.identify import questions as D
 from hneuron_eval.core.masks import NeuronMask
+from hneuron_eval.identify import questions as D
 
 COMMON = ["paris", "london", "mars", "venus", "red"]
 
@@ -163,7 +163,7 @@ def test_later_stage_settings_change_only_until_the_stage_starts(tiny_run, capsy
     capsys.readouterr()
     assert main(["features", "--out", str(out), "--answer-tokens", "span"]) == 1
     assert "the features stage has already started with answer_tokens='all'" in capsys.readouterr().err
-    assert main(["probe", "--out", str(out), "--c-grid", "10", "--mode", "1-vs-1"]) == 0
+    assert main(["probe", "--out", str(out), "--c-grid", "10", "--contrast", "1-vs-1"]) == 0
     selection = json.loads((out / "probe" / "selection.json").read_text())
-    assert selection["mode"] == "1-vs-1" and [g["C"] for g in selection["c_grid"]] == [10.0]
-    assert json.loads((out / "run.json").read_text())["config"]["mode"] == "3-vs-1"  # probe options: this fit only
+    assert selection["contrast"] == "1-vs-1" and [g["C"] for g in selection["c_grid"]] == [10.0]
+    assert json.loads((out / "run.json").read_text())["config"]["contrast"] == "3-vs-1"  # probe options: this fit only

@@ -36,7 +36,7 @@ def assert_same_weights(before, model):
 @pytest.mark.parametrize("mode", ["fold", "hook"])
 def test_alpha_one_is_bit_identical(tiny_model, mode):
     base = logits(tiny_model)
-    bound = NeuronScaling(mask_for(tiny_model), alpha=1.0, mode=mode).bind(tiny_model)
+    bound = NeuronScaling(mask_for(tiny_model), alpha=1.0, scale_via=mode).bind(tiny_model)
     assert bound.plan == {}  # alpha 1 is left out of the plan: nothing is touched at all
     with bound.apply():
         out = logits(tiny_model)
@@ -58,7 +58,7 @@ def test_fold_scales_exactly_the_planned_columns_and_restores_them(tiny_model):
     layout = resolve_ffn(tiny_model)
     before, base = weights(tiny_model), logits(tiny_model)
     originals = [layout.down_projs[layer].weight.detach().clone() for layer in range(2)]
-    bound = NeuronScaling(mask_for(tiny_model), alpha=0.5, mode="fold").bind(tiny_model)
+    bound = NeuronScaling(mask_for(tiny_model), alpha=0.5, scale_via="fold").bind(tiny_model)
     assert bound.plan == {0: ([3, 40], [0.5, 0.5]), 1: ([7, 8, 47], [0.5, 0.5, 0.5])}
     with bound.apply():
         assert not torch.equal(logits(tiny_model), base)
@@ -79,7 +79,7 @@ def test_hook_registers_on_exactly_the_planned_layers_and_removes_them(tiny_mode
     layout = resolve_ffn(tiny_model)
     before, base = weights(tiny_model), logits(tiny_model)
     mask = mask_for(tiny_model, neurons=((1, 7), (1, 8)))
-    with scale_neurons(tiny_model, mask, alpha=2.0, mode="hook"):
+    with scale_neurons(tiny_model, mask, alpha=2.0, scale_via="hook"):
         assert not torch.equal(logits(tiny_model), base)
         assert [len(m._forward_pre_hooks) for m in layout.down_projs] == [0, 1]
         assert_same_weights(before, tiny_model)
@@ -94,7 +94,7 @@ def test_bound_scaling_does_not_resolve_or_check_again(monkeypatch, mode):
     model = make_model("llama")
     mask = mask_for(model)
     bound = NeuronScaling(mask, 0.0, mode).bind(model)
-    with scale_neurons(model, mask, alpha=0.0, mode="hook"):
+    with scale_neurons(model, mask, alpha=0.0, scale_via="hook"):
         expected = logits(model)
 
     def fail(*args, **kwargs):
@@ -115,10 +115,10 @@ def test_fold_and_hook_agree(tiny_model, alpha):
     base = logits(tiny_model)
     mask = mask_for(tiny_model)
     before = weights(tiny_model)
-    assert NeuronScaling(mask, alpha, "auto").bind(tiny_model).mode == "fold"  # every supported arch folds
-    with scale_neurons(tiny_model, mask, alpha=alpha, mode="fold"):
+    assert NeuronScaling(mask, alpha, "auto").bind(tiny_model).scale_via == "fold"  # every supported arch folds
+    with scale_neurons(tiny_model, mask, alpha=alpha, scale_via="fold"):
         folded = logits(tiny_model)
-    with scale_neurons(tiny_model, mask, alpha=alpha, mode="hook"):
+    with scale_neurons(tiny_model, mask, alpha=alpha, scale_via="hook"):
         hooked = logits(tiny_model)
     assert not torch.allclose(hooked, base, atol=1e-4)  # the intervention changes something
     torch.testing.assert_close(folded, hooked, atol=ATOL, rtol=0)
@@ -130,7 +130,7 @@ def test_alpha_zero_equals_zeroing_columns_by_hand(tiny_model):
     mask = mask_for(tiny_model)
     layout = resolve_ffn(tiny_model)
     before = weights(tiny_model)
-    with scale_neurons(tiny_model, mask, alpha=0.0, mode="hook"):
+    with scale_neurons(tiny_model, mask, alpha=0.0, scale_via="hook"):
         ablated = logits(tiny_model)
     with torch.no_grad():
         for layer, neurons in mask.by_layer().items():
@@ -151,7 +151,7 @@ def test_restored_after_exception(mode):
     before = weights(model)
     base = logits(model)
     with pytest.raises(RuntimeError, match="boom"):
-        with scale_neurons(model, mask_for(model), alpha=0.0, mode=mode):
+        with scale_neurons(model, mask_for(model), alpha=0.0, scale_via=mode):
             assert not torch.equal(logits(model), base)
             raise RuntimeError("boom")
     assert_same_weights(before, model)
@@ -163,7 +163,7 @@ def test_restored_after_exception(mode):
 def test_fold_restores_low_precision_weights_exactly(dtype):
     model = make_model("llama").to(dtype)
     before = weights(model)
-    with scale_neurons(model, mask_for(model), alpha=0.3, mode="fold"):
+    with scale_neurons(model, mask_for(model), alpha=0.3, scale_via="fold"):
         assert not torch.equal(resolve_ffn(model).down_projs[0].weight, before["model.layers.0.mlp.down_proj.weight"])
     assert_same_weights(before, model)
 
@@ -175,9 +175,9 @@ def test_per_neuron_alpha_and_override():
     )
     assert NeuronScaling(mixed).plan() == {0: ([3], [0.0]), 1: ([8], [2.0])}
     assert NeuronScaling(mixed, alpha=0.5).plan() == {0: ([3], [0.5]), 1: ([7, 8], [0.5, 0.5])}
-    with scale_neurons(model, mixed, mode="fold"):
+    with scale_neurons(model, mixed, scale_via="fold"):
         folded = logits(model)
-    with scale_neurons(model, mixed, mode="hook"):
+    with scale_neurons(model, mixed, scale_via="hook"):
         hooked = logits(model)
     torch.testing.assert_close(folded, hooked, atol=ATOL, rtol=0)
 
@@ -207,15 +207,15 @@ def test_lora_wrapped_model_uses_hook():
     model = make_model("llama")
     mask = mask_for(model)
     wrapped = peft.get_peft_model(model, peft.LoraConfig(r=2, target_modules=["down_proj"], init_lora_weights=False))
-    assert NeuronScaling(mask, 0.0, "auto").bind(wrapped).mode == "hook"
-    with pytest.raises(FoldUnsupportedError, match="use mode='hook'"):
+    assert NeuronScaling(mask, 0.0, "auto").bind(wrapped).scale_via == "hook"
+    with pytest.raises(FoldUnsupportedError, match="use scale_via=.hook."):
         NeuronScaling(mask, 0.0, "fold").bind(wrapped)  # refused when bound, before any model call
     with torch.no_grad():
         base = wrapped(TOKENS).logits
-        with scale_neurons(wrapped, mask, alpha=0.0, mode="hook"):
+        with scale_neurons(wrapped, mask, alpha=0.0, scale_via="hook"):
             ablated = wrapped(TOKENS).logits
         merged = wrapped.merge_and_unload()  # LoRA folded into W_down: now fold mode applies
-        with scale_neurons(merged, mask, alpha=0.0, mode="fold"):
+        with scale_neurons(merged, mask, alpha=0.0, scale_via="fold"):
             folded = merged(TOKENS).logits
     assert not torch.allclose(base, ablated)
     torch.testing.assert_close(ablated, folded, atol=ATOL, rtol=0)
@@ -223,8 +223,8 @@ def test_lora_wrapped_model_uses_hook():
 
 def test_serialisable_description():
     model = make_model("llama")
-    info = NeuronScaling(mask_for(model, name="tiny"), alpha=0.0, mode="hook").to_dict()
-    assert info["num_neurons"] == 5 and info["alpha"] == 0.0 and info["mode"] == "hook"
+    info = NeuronScaling(mask_for(model, name="tiny"), alpha=0.0, scale_via="hook").to_dict()
+    assert info["num_neurons"] == 5 and info["alpha"] == 0.0 and info["scale_via"] == "hook"
     assert len(info["mask_sha256"]) == 64
 
 
@@ -234,11 +234,11 @@ def test_real_model_alpha_one_identity_and_modes_agree(smollm2, mode):
     mask = NeuronMask.load("masks/example.hneurons.json")
     before = weights(smollm2)
     base = logits(smollm2)
-    with scale_neurons(smollm2, mask, alpha=1.0, mode=mode):
+    with scale_neurons(smollm2, mask, alpha=1.0, scale_via=mode):
         assert torch.equal(logits(smollm2), base)
-    with scale_neurons(smollm2, mask, alpha=0.0, mode="fold"):
+    with scale_neurons(smollm2, mask, alpha=0.0, scale_via="fold"):
         folded = logits(smollm2)
-    with scale_neurons(smollm2, mask, alpha=0.0, mode="hook"):
+    with scale_neurons(smollm2, mask, alpha=0.0, scale_via="hook"):
         hooked = logits(smollm2)
     assert not torch.allclose(folded, base, atol=1e-3)
     torch.testing.assert_close(folded, hooked, atol=1e-4, rtol=0)
@@ -251,5 +251,5 @@ def test_same_shape_other_model_name_warns_but_applies(caplog):
     mask = mask_for(model, name="instruct-model")
     with caplog.at_level("WARNING", logger="hneuron_eval.core.intervention"):
         scaling = NeuronScaling(mask, 0.0, "auto").bind(model)
-    assert scaling.mode == "fold"
+    assert scaling.scale_via == "fold"
     assert "made for 'instruct-model'" in caplog.text and "base-model" in caplog.text

@@ -11,8 +11,8 @@ import torch
 from lm_eval.models.huggingface import HFLM
 from lm_helpers import generate, loglik, write_mc_task  # tests/ is on sys.path (conftest.py)
 
-from hneuron_eval.harness.lm_model import HNeuronLM
 from hneuron_eval.core.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
+from hneuron_eval.harness.lm_model import HNeuronLM
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +34,19 @@ def test_no_mask_is_plain_hf(tiny_llama_dir):
     plain, ours = make(HFLM, tiny_llama_dir), make(HNeuronLM, tiny_llama_dir)
     assert loglik(ours) == loglik(plain)
     assert generate(ours) == generate(plain)
-    assert ours.get_model_info()["hneuron"] is None
+    assert ours.get_model_info()["hneuron"] == {"kind": "baseline"}
 
 
 @pytest.mark.parametrize("mode", ["fold", "hook"])
 def test_alpha_one_identical_and_alpha_zero_changes(tiny_llama_dir, mask_file, mode):
     plain = make(HFLM, tiny_llama_dir)
     base_ll, base_gen = loglik(plain), generate(plain)
-    identity = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=1, mode=mode)
-    assert identity.scaling.plan == {} and identity.scaling.mode == mode  # alpha 1: bound, nothing to scale
+    identity = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=1, scale_via=mode)
+    assert identity.scaling.plan == {} and identity.scaling.scale_via == mode  # alpha 1: bound, nothing to scale
     assert loglik(identity) == base_ll
     assert generate(identity) == base_gen
 
-    ablated = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0, mode=mode)
+    ablated = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0, scale_via=mode)
     before = {k: v.clone() for k, v in ablated.model.state_dict().items()}
     ll = loglik(ablated)
     assert ll != base_ll
@@ -54,14 +54,14 @@ def test_alpha_one_identical_and_alpha_zero_changes(tiny_llama_dir, mask_file, m
     after = ablated.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # undone after every call
     info = ablated.get_model_info()["hneuron"]
-    assert info["mode"] == mode and info["alpha"] == 0.0 and info["num_neurons"] == 40
+    assert info["scale_via"] == mode and info["alpha"] == 0.0 and info["num_neurons"] == 40
     assert info["mask"] == str(mask_file) and len(info["mask_sha256"]) == 64
 
 
 def test_scaling_is_bound_once_and_applied_on_every_call(tiny_llama_dir, mask_file, monkeypatch):
     import hneuron_eval.core.intervention as intervention
 
-    lm = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0, mode="fold")
+    lm = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0, scale_via="fold")
     expected = loglik(lm)
     applied = []
     apply = type(lm.scaling).apply
@@ -80,16 +80,16 @@ def test_scaling_is_bound_once_and_applied_on_every_call(tiny_llama_dir, mask_fi
 
 
 def test_fold_and_hook_give_same_loglikelihoods(tiny_llama_dir, mask_file):
-    fold = loglik(make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=2, mode="fold"))
-    hook = loglik(make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=2, mode="hook"))
+    fold = loglik(make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=2, scale_via="fold"))
+    hook = loglik(make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=2, scale_via="hook"))
     assert fold == pytest.approx(hook, abs=1e-4)
 
 
 def test_bad_model_args(tiny_llama_dir, mask_file, tmp_path):
     with pytest.raises(ValueError, match="alpha= was given without mask="):
         make(HNeuronLM, tiny_llama_dir, alpha=0)
-    with pytest.raises(ValueError, match="mode must be one of"):
-        make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), mode="fast")
+    with pytest.raises(ValueError, match="scale_via must be one of"):
+        make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), scale_via="fast")
     with pytest.raises(ValueError, match="alpha must be a number"):
         make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha="zero")
     for bad in ("-1", "nan", "inf"):
@@ -108,7 +108,7 @@ def test_lm_eval_cli_end_to_end(tiny_llama_dir, mask_file, tmp_path):
     cmd = [
         str(Path(sys.executable).with_name("lm_eval")),
         "--model", "hneuron-hf",
-        "--model_args", f"pretrained={tiny_llama_dir},mask={mask_file},alpha=0,mode=hook,dtype=float32",
+        "--model_args", f"pretrained={tiny_llama_dir},mask={mask_file},alpha=0,scale_via=hook,dtype=float32",
         "--tasks", "hn_test_tiny", "--include_path", str(tasks),
         "--device", "cpu", "--batch_size", "2", "--output_path", str(out),
     ]
@@ -119,7 +119,7 @@ def test_lm_eval_cli_end_to_end(tiny_llama_dir, mask_file, tmp_path):
     result = json.loads(next(out.rglob("results_*.json")).read_text())
     assert result["results"]["hn_test_tiny"]["acc,none"] is not None
     recorded = result["config"]["hneuron"]
-    assert recorded["mask"] == str(mask_file) and recorded["alpha"] == 0.0 and recorded["mode"] == "hook"
+    assert recorded["mask"] == str(mask_file) and recorded["alpha"] == 0.0 and recorded["scale_via"] == "hook"
     assert recorded["mask_sha256"] == NeuronMask.load(mask_file).sha256() and recorded["num_neurons"] == 40
 
 
@@ -144,7 +144,8 @@ def test_lm_eval_prints_a_model_args_mistake_as_one_line(tiny_llama_dir, mask_fi
         (f"mask={tmp_path / 'folder.hneurons.json'}", "is a folder; expected a *.hneurons.json mask file"),
         (f"mask={tmp_path / 'notjson.hneurons.json'}", "(not a JSON mask file)"),
         (f"mask={mask_file},alpha=abc", "hneuron-hf: alpha must be a number, got 'abc'"),
-        (f"mask={mask_file},mode=banana", "hneuron-hf: mode must be one of"),
+        (f"mask={mask_file},scale_via=banana", "hneuron-hf: scale_via must be one of"),
+        (f"mask={mask_file},mode=hook", "hneuron-hf: mode= is now called scale_via="),
         ("alpha=0", "hneuron-hf: alpha= was given without mask="),
         (f"detector={tmp_path}", "missing file"),
     ]

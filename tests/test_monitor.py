@@ -8,13 +8,13 @@ import pytest
 from lm_eval.api.instance import Instance
 from sklearn.metrics import roc_auc_score
 
-from hneuron_eval.harness import detector as monitor
 from hneuron_eval.core.answer_span import RULE, SpanFinder
 from hneuron_eval.core.cett import CETTExtractor, FeatureRow
-from hneuron_eval.core.probe import HNeuronProbe
-from hneuron_eval.harness.lm_model import HNeuronLM
 from hneuron_eval.core.masks import Neuron, NeuronMask
+from hneuron_eval.core.probe import HNeuronProbe
+from hneuron_eval.harness import detector as monitor
 from hneuron_eval.harness.detector import DetectorError
+from hneuron_eval.harness.lm_model import HNeuronLM
 
 WATCHED = [3, 17, 40, 48 + 5, 48 + 30]  # flat indices: layer 0 neurons 3, 17, 40; layer 1 neurons 5, 30
 PROMPTS = ["Q: Who wrote Hamlet?\nA:", "The capital of France is", "x"]
@@ -39,10 +39,10 @@ def lm(path, **kw):
     return HNeuronLM(pretrained=str(path), device="cpu", batch_size=3, dtype="float32", **kw)
 
 
-def requests(task="hn_t", max_gen_toks=12):
+def requests(task="hn_t", max_gen_toks=12, prompts=PROMPTS):
     args = {"until": ["\n\n"], "max_gen_toks": max_gen_toks, "do_sample": False}
     return [Instance("generate_until", {"q": p}, (p, dict(args)), i, metadata=(task, i, 1))
-            for i, p in enumerate(PROMPTS)]
+            for i, p in enumerate(prompts)]
 
 
 def test_features_are_identifications_cett_of_the_generated_answer(tiny_llama_dir, probe_dir):
@@ -90,13 +90,32 @@ def test_generate_until_scores_every_answer_and_changes_nothing(tiny_llama_dir, 
     texts, watched_calls = forward_calls(watched)
     assert texts == plain  # the monitor only reads activations
     assert len(watched_calls) == len(plain_calls)  # and adds no forward pass
-    for r in requests():
-        seen, score, controls = monitor.take_score("hn_t", r.doc)
+    for text in texts:
+        seen, score, controls = monitor.score_of([text])
         assert seen and (score is None or 0 < score < 1) and controls == ()
+    assert any(monitor.score_of([t])[1] is not None for t in texts)
     assert sum(watched.monitor_stats.values()) == len(PROMPTS)
     assert watched.get_model_info()["hneuron_detector"]["neurons_read"] == len(WATCHED)
-    assert monitor.take_score("hn_t", requests()[0].doc) == (False, None, ())  # taken once
+    assert monitor.score_of(plain) == (False, None, ())  # an answer generated without a detector
     assert not any(m._forward_hooks for m in watched.detector.layout.down_projs)  # hooks removed
+
+
+def test_identical_documents_keep_their_own_scores(tiny_llama_dir, probe_dir):
+    """Two requests with the same document and prompt each get the score of their own answer; nothing is left over."""
+    import copy
+    import pickle
+
+    model = lm(tiny_llama_dir, detector=probe_dir)
+    prompts = [PROMPTS[0], PROMPTS[1], PROMPTS[0]]
+    texts = model.generate_until(requests(prompts=prompts))
+    alone = lm(tiny_llama_dir, detector=probe_dir).generate_until(requests(prompts=[PROMPTS[0]]))
+    first, third = monitor.score_of([texts[0]]), monitor.score_of([texts[2]])
+    assert first[0] and third[0] and texts[0] == texts[2] == alone[0]
+    assert first[1] == pytest.approx(monitor.score_of(alone)[1], abs=1e-5)
+    assert third[1] == pytest.approx(first[1], abs=1e-5)
+    assert model.monitor_stats.total() == 3 and not model._pending  # every answer paired, none kept
+    for copied in (copy.deepcopy(texts[1]), pickle.loads(pickle.dumps(texts[1]))):  # lm-eval copies and gathers
+        assert monitor.score_of([copied]) == monitor.score_of([texts[1]])
 
 
 def test_detector_with_a_mask_fold_and_hook_agree(tiny_llama_dir, probe_dir, tmp_path):
@@ -107,9 +126,9 @@ def test_detector_with_a_mask_fold_and_hook_agree(tiny_llama_dir, probe_dir, tmp
     path = mask.save(tmp_path / "m.hneurons.json")
     scores = {}
     for mode in ("fold", "hook"):
-        model = lm(tiny_llama_dir, detector=probe_dir, mask=str(path), alpha=2.0, mode=mode)
+        model = lm(tiny_llama_dir, detector=probe_dir, mask=str(path), alpha=2.0, scale_via=mode)
         texts = model.generate_until(requests(task=f"hn_{mode}"))
-        scores[mode] = (texts, [monitor.take_score(f"hn_{mode}", r.doc)[1] for r in requests()])
+        scores[mode] = (texts, [monitor.score_of([t])[1] for t in texts])
     assert any(score is not None for score in scores["fold"][1])
     assert scores["fold"][0] == scores["hook"][0]
     for a, b in zip(scores["fold"][1], scores["hook"][1]):
@@ -121,13 +140,13 @@ def test_control_detectors_score_the_same_generation(tiny_llama_dir, probe_dir, 
     for seed, neurons in enumerate(([0, 1, 2, 50, 60], [10, 20, 30, 70, 80])):
         save_probe(tmp_path / f"random-seed{seed}", tiny_llama_dir.name, watched=neurons)
     model = lm(tiny_llama_dir, detector=probe_dir, detector_controls=str(tmp_path / "random-seed*"))
-    model.generate_until(requests())
-    for seed in (0, 1):
-        lm(tiny_llama_dir, detector=str(tmp_path / f"random-seed{seed}")).generate_until(requests(task=f"hn_{seed}"))
+    texts = model.generate_until(requests())
+    alone = [lm(tiny_llama_dir, detector=str(tmp_path / f"random-seed{seed}")).generate_until(requests())
+             for seed in (0, 1)]
     checked = 0
-    for r in requests():
-        _, score, controls = monitor.take_score("hn_t", r.doc)
-        singles = [monitor.take_score(f"hn_{seed}", r.doc)[1] for seed in (0, 1)]
+    for i, text in enumerate(texts):
+        _, score, controls = monitor.score_of([text])
+        singles = [monitor.score_of([alone[seed][i]])[1] for seed in (0, 1)]
         assert len(controls) == 2 and (score is None) == (controls[0] is None)
         for control, single in zip(controls, singles):
             assert (control is None and single is None) or control == pytest.approx(single, abs=1e-6)

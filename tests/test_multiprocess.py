@@ -19,8 +19,8 @@ import pytest
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
-from hneuron_eval.harness.lm_model import HNeuronLM
 from hneuron_eval.core.masks import Neuron, NeuronMask
+from hneuron_eval.harness.lm_model import HNeuronLM
 
 PAIRS = [(1, 2), (3, 4), (5, 6), (7, 8), (2, 9), (4, 5), (6, 1), (8, 3)]
 ROWS = [{"question": f"{a} plus {b}?", "choices": [str(a + b), str(a + b + 1), str(a * b)], "label": 0,

@@ -8,9 +8,10 @@ import pickle
 import numpy as np
 import pytest
 
+from hneuron_eval.core.fileio import ArtifactMismatchError
+from hneuron_eval.core.probe import HNeuronProbe, penalty_kwargs
 from hneuron_eval.identify.evaluate import bootstrap_metrics, subset_probe
-from hneuron_eval.core.probe import HNeuronProbe, best_c, penalty_kwargs, select_c, training_rows
-from hneuron_eval.identify.store import ArtifactMismatchError
+from hneuron_eval.identify.fitting import best_c, select_c, training_rows
 
 IDENT = {"model": "tiny", "num_layers": 2, "d_ff": 50, "run_id": "abc"}
 
@@ -63,7 +64,7 @@ def test_3_vs_1_rows():
     ans, oth, y = planted(10)
     X, yy = training_rows(ans, oth, y, "3-vs-1")
     assert X.shape == (20, 100) and yy.sum() == 5 and (yy[10:] == 0).all()
-    with pytest.raises(ValueError, match="mode"):
+    with pytest.raises(ValueError, match="contrast"):
         training_rows(ans, oth, y, "2-vs-2")
 
 
@@ -90,7 +91,7 @@ def test_save_load_round_trip_equals_predictions_without_pickle(tmp_path, monkey
     for name in ("load", "loads", "Unpickler"):
         monkeypatch.setattr(pickle, name, no_unpickling)
     for probe, expected in zip(probes, arrays):
-        path = probe.save(tmp_path / "p", IDENT, {"mode": "1-vs-1"})
+        path = probe.save(tmp_path / "p", IDENT, {"contrast": "1-vs-1"})
         assert safetensors_tensors(tmp_path / "p.safetensors") == expected  # numbers only, nothing else in the file
         json.loads((tmp_path / "p.json").read_text(encoding="utf-8"))  # the header is plain JSON
         loaded, header = HNeuronProbe.load(path, IDENT)

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from hneuron_eval import judges
-from hneuron_eval.suite import readers as datafiles
-from hneuron_eval.suite.readers import DataError
 from hneuron_eval.judges import RULE
 from hneuron_eval.suite import data, kinds, prompts
+from hneuron_eval.suite import readers as datafiles
+from hneuron_eval.suite.readers import DataError
 
 # ----------------------------------------------------------------------------- matching
 

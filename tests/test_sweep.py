@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from lm_helpers import write_mc_task  # tests/ is on sys.path (conftest.py)
 
-from hneuron_eval.harness import sweep
 from hneuron_eval.cli import main
 from hneuron_eval.core.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
+from hneuron_eval.harness import sweep
 from hneuron_eval.report.runs import find_runs
 
 
@@ -30,7 +30,7 @@ def tiny_mask(tiny_llama_dir, tmp_path_factory) -> Path:
 
 def run(tiny_llama_dir, tiny_mask, task_dir, out, **kw):
     args = dict(model=str(tiny_llama_dir), mask=str(tiny_mask), alphas=[0.0, 1.0, 2.0], controls=1,
-                tasks=["hn_test_sweep"], out=out, batch_size=2, include_path=str(task_dir), mode="hook",
+                tasks=["hn_test_sweep"], out=out, batch_size=2, include_path=str(task_dir), scale_via="hook",
                 command="hneuron-eval sweep (test)")
     return sweep.run_sweep(**{**args, **kw})
 

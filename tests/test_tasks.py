@@ -12,8 +12,8 @@ import yaml
 
 from hneuron_eval import judges
 from hneuron_eval.harness import detector as monitor
-from hneuron_eval.suite.readers import DATA_DIR
 from hneuron_eval.suite import kinds, prompts
+from hneuron_eval.suite.readers import DATA_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "tasks"
@@ -281,7 +281,6 @@ def test_qa_task_reports_detector_metrics_only_when_watched(loaded):
     right = doc["aliases"][0]
     plain = task.process_results(doc, [right])
     assert plain["accuracy"] == 1.0 and not any(k.startswith("detector_") for k in plain)
-    monitor.put_score("hn_triviaqa", doc, 0.2)
-    watched = task.process_results(doc, [right])
+    watched = task.process_results(doc, [monitor.ScoredText(right, 0.2)])
     assert watched["detector_auroc"] == [0.2, 0.0] and watched["detector_coverage"] == 1.0
     assert "detector_auroc" in task.aggregation() and task.higher_is_better()["detector_auroc"] is True

@@ -75,9 +75,9 @@ def _reader_gone() -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree (the identify stages come from ``hneuron_eval.cli.identify``)."""
-    from hneuron_eval.harness.export import add_export_command
     from hneuron_eval.cli.identify import HelpFormatter, add_identify_commands
     from hneuron_eval.cli.judges import add_judge_commands
+    from hneuron_eval.harness.export import add_export_command
 
     parser = argparse.ArgumentParser(prog="hneuron-eval", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -258,9 +258,9 @@ def _mask_random(args: argparse.Namespace) -> int:
 def _uniform_random_mask(args: argparse.Namespace):
     import numpy as np
 
-    from hneuron_eval.harness.builtin_models import resolve_pretrained
     from hneuron_eval.core.masks import ModelSpec, Neuron, NeuronMask
     from hneuron_eval.core.sites import resolve_ffn_pretrained
+    from hneuron_eval.harness.builtin_models import resolve_pretrained
 
     if args.count is None and args.per_mille is None:
         raise ValueError("with --model, give --count or --per-mille")

@@ -7,8 +7,9 @@ import sys
 from dataclasses import fields
 from typing import Any
 
-from hneuron_eval.identify.run import DEFAULT_C_GRID, RunConfig
 from hneuron_eval.core.provenance import command_line
+from hneuron_eval.identify.fitting import CONTRASTS
+from hneuron_eval.identify.run import DEFAULT_C_GRID, RunConfig
 
 #: Generated tokens per second of SmolLM2-135M on 2 CPU cores (results/identify/benchmarks/, batch 16).
 CPU_TOKENS_PER_S_135M = 107
@@ -64,7 +65,7 @@ def _features_options(p: argparse.ArgumentParser, keep: bool) -> None:
 
 def _probe_options(p: argparse.ArgumentParser, keep: bool) -> None:
     g = p.add_argument_group("stage 3, probe" + (" (default: the run's setting)" if keep else ""))
-    g.add_argument("--mode", choices=("3-vs-1", "1-vs-1"), default=None if keep else RunConfig.mode,
+    g.add_argument("--contrast", choices=CONTRASTS, default=None if keep else RunConfig.contrast,
                    help="3-vs-1: hallucinated answer tokens vs faithful answer and all other tokens")
     g.add_argument("--c-grid", type=float, nargs="+", default=None if keep else list(DEFAULT_C_GRID),
                    help="inverse L1 strengths to choose from")
@@ -155,7 +156,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     from hneuron_eval.identify import stages
 
-    out = stages.probe(_open(args), args.c_grid, args.mode, args.suppress_questions)
+    out = stages.probe(_open(args), args.c_grid, args.contrast, args.suppress_questions)
     print(f"C={out['chosen_C']:g}: {out['n_h_neurons']} H-neurons")
     return 0
 

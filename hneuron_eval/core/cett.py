@@ -1,9 +1,10 @@
-"""Stage 3: CETT features, |z_j| * ||W_down[:, j]|| / ||h||, averaged over answer tokens and over the other tokens.
+"""CETT, |z_j| * ||W_down[:, j]|| / ||h||: the one formula, and its batched extraction over answer and other tokens.
 
-z is the down projection's input and h = W_down z its output without bias. One batched forward
-pass of the model body (no LM head, no logits) per batch, with forward hooks only on the down
-projections; each hook reduces its layer to two (batch, d_ff) means at once, so no per-token
-activation is kept.
+z is the down projection's input and h = W_down z its output without bias. ``cett`` is used by
+identification (``CETTExtractor``) and by the detector inside lm-eval alike. The extractor runs one
+batched forward pass of the model body (no LM head, no logits) per batch, with forward hooks only
+on the down projections; each hook reduces its layer to two (batch, d_ff) means at once, so no
+per-token activation outlives its layer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hneuron_eval.core.sites import FFNLayout, resolve_ffn, unwrap
+from hneuron_eval.core.hooks import forward_hooks
+from hneuron_eval.core.sites import base_layer, resolve_ffn, unwrap
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,20 @@ class FeatureRow:
         return range(offset + self.span[0], offset + self.span[1])
 
 
-def column_norms(layout: FFNLayout) -> list[torch.Tensor]:
-    """||W_down[:, j]||_2 per layer, float32 (one value per neuron)."""
-    out = []
-    for module in layout.down_projs:
-        weight = getattr(module, "base_layer", module).weight.detach().float()
-        out.append(weight.norm(dim=1 if layout.transposed else 0))
-    return out
+def column_norms(module: nn.Module, transposed: bool, neurons: torch.Tensor | None = None) -> torch.Tensor:
+    """||W_down[:, j]||_2 of one down projection's neurons (all, or ``neurons``), float32, read now."""
+    weight = base_layer(module).weight.detach().float()
+    weight = weight.T if transposed else weight  # (d_model, d_ff)
+    return (weight if neurons is None else weight[:, neurons]).norm(dim=0)
+
+
+def cett(z: torch.Tensor, output: torch.Tensor, norms: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """CETT of neurons ``z`` (..., n) given the projection's ``output`` (..., d_model), in float32.
+
+    ``norms`` are those neurons' column norms; ``bias`` (or None) is taken off ``output`` to get h = W_down z.
+    """
+    h = output.float() if bias is None else output.float() - bias.float()
+    return z.float().abs() * norms.to(z.device) / h.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
 def model_body(model: nn.Module) -> nn.Module:
@@ -59,8 +68,8 @@ class CETTExtractor:
             raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
         self.model, self.padding_side, self.pad_id = model, padding_side, pad_id
         self.layout = resolve_ffn(model)
-        self.norms = column_norms(self.layout)
-        self.biases = [getattr(getattr(m, "base_layer", m), "bias", None) for m in self.layout.down_projs]
+        self.norms = [column_norms(m, self.layout.transposed) for m in self.layout.down_projs]
+        self.biases = [getattr(base_layer(m), "bias", None) for m in self.layout.down_projs]
         self.body = model_body(model)
         self.device = next(model.parameters()).device
 
@@ -99,59 +108,21 @@ class CETTExtractor:
         weights = torch.stack([t["w_ans"], t["w_oth"]], dim=1)  # (B, 2, T)
 
         def hook_for(layer: int):
-            norm, bias = self.norms[layer].to(self.device), self.biases[layer]
+            norms, bias = self.norms[layer].to(self.device), self.biases[layer]
 
             def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
-                z = args[0].float()
-                h = output.float() if bias is None else output.float() - bias.float()
-                w = weights / h.norm(dim=-1).clamp_min(1e-12).unsqueeze(1)  # (B, 2, T)
-                both = torch.bmm(w, z.abs()) * norm  # (B, 2, F)
+                both = torch.bmm(weights, cett(args[0], output, norms, bias))  # (B, 2, F): weighted means
                 ans[:, layer] = both[:, 0]
                 oth[:, layer] = both[:, 1]
 
             return hook
 
-        handles = [m.register_forward_hook(hook_for(i)) for i, m in enumerate(self.layout.down_projs)]
-        try:
-            with torch.inference_mode():
-                self.body(
-                    input_ids=t["input_ids"],
-                    attention_mask=t["attention_mask"],
-                    position_ids=t["position_ids"],
-                    use_cache=False,
-                )
-        finally:
-            for h in handles:
-                h.remove()
+        with forward_hooks(post=[(m, hook_for(i)) for i, m in enumerate(self.layout.down_projs)]), \
+                torch.inference_mode():
+            self.body(
+                input_ids=t["input_ids"],
+                attention_mask=t["attention_mask"],
+                position_ids=t["position_ids"],
+                use_cache=False,
+            )
         return ans.reshape(n, L * F).cpu().numpy(), oth.reshape(n, L * F).cpu().numpy()
-
-
-def direct_cett(model: nn.Module, row: FeatureRow) -> tuple[np.ndarray, np.ndarray]:
-    """Reference: one unpadded sequence, CETT[l, t, j] computed token by token from W_down explicitly."""
-    layout = resolve_ffn(model)
-    captured: dict[int, torch.Tensor] = {}
-    handles = [m.register_forward_hook(lambda mod, a, o, i=i: captured.__setitem__(i, a[0][0].detach().double()))
-               for i, m in enumerate(layout.down_projs)]
-    try:
-        with torch.inference_mode():
-            model(input_ids=torch.tensor([row.ids]))
-    finally:
-        for h in handles:
-            h.remove()
-    answer = set(row.answer_positions())
-    L, F = layout.num_layers, layout.d_ff
-    ans, oth = np.zeros((L, F)), np.zeros((L, F))
-    for layer, module in enumerate(layout.down_projs):
-        W = module.weight.detach().double()
-        W = W.T if layout.transposed else W  # (d_model, d_ff)
-        z = captured[layer]
-        a_rows, o_rows = [], []
-        for pos in range(z.shape[0]):
-            h = W @ z[pos]
-            cett = z[pos].abs() * W.norm(dim=0) / h.norm()
-            (a_rows if pos in answer else o_rows).append(cett.numpy())
-        if a_rows:
-            ans[layer] = np.mean(a_rows, axis=0)
-        if o_rows:
-            oth[layer] = np.mean(o_rows, axis=0)
-    return ans.reshape(-1), oth.reshape(-1)

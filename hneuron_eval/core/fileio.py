@@ -1,4 +1,4 @@
-"""Atomic writes: a file is either absent, the old version, or the complete new one."""
+"""Atomic writes (a file is either absent, the old version, or the complete new one) and artifact identity checks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from hneuron_eval.errors import HNeuronError
 
 
 @contextlib.contextmanager
@@ -56,3 +58,19 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically; NaN/inf are refused."""
     write_text_atomic(path, json.dumps(obj, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+
+
+class ArtifactMismatchError(HNeuronError, ValueError):
+    """An artifact was made for another model or run than the one it is used with."""
+
+
+def check_identity(path: str | Path, found: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Refuse an artifact whose model name, FFN shape or run id differs from ``expected``; the message names both."""
+    for key in ("model", "num_layers", "d_ff", "run_id"):
+        if key in expected and found.get(key) != expected[key]:
+            raise ArtifactMismatchError(
+                f"{path}: made for model {found.get('model')!r} ({found.get('num_layers')} layers x d_ff "
+                f"{found.get('d_ff')}, run {found.get('run_id')!r}) but this run uses model {expected.get('model')!r} "
+                f"({expected.get('num_layers')} layers x d_ff {expected.get('d_ff')}, run {expected.get('run_id')!r}); "
+                f"field {key!r} differs"
+            )

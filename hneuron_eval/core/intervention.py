@@ -1,8 +1,8 @@
 """Scale H-neurons inside a model: a serialisable intervention, bound once to a model, applied per block.
 
 Scaling the down projection's input z[j] by alpha is the same as scaling column j of
-W_down by alpha. ``fold`` does the latter in place (no runtime cost) and restores the
-exact saved columns on exit; ``hook`` does the former with a forward pre-hook (works
+W_down by alpha. ``scale_via="fold"`` does the latter in place (no runtime cost) and restores
+the exact saved columns on exit; ``"hook"`` does the former with a forward pre-hook (works
 with offloaded, quantised or LoRA-wrapped layers). Both always undo what they did.
 """
 
@@ -19,20 +19,22 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from hneuron_eval.errors import HNeuronError
+from hneuron_eval.core.hooks import forward_hooks
 from hneuron_eval.core.masks import NeuronMask
+from hneuron_eval.core.run_kind import RunKind
 from hneuron_eval.core.sites import FFNLayout, resolve_ffn, unwrap
+from hneuron_eval.errors import HNeuronError
 
 logger = logging.getLogger(__name__)
 
-Mode = Literal["fold", "hook", "auto"]
-MODES = ("fold", "hook", "auto")
+ScaleVia = Literal["fold", "hook", "auto"]
+SCALE_VIA = ("fold", "hook", "auto")
 #: layer -> (neuron indices, alphas)
 Plan = dict[int, tuple[list[int], list[float]]]
 
 
 class FoldUnsupportedError(HNeuronError, ValueError):
-    """Fold mode was asked for a down projection that is not a plain, materialised floating-point weight."""
+    """Folding was asked for a down projection that is not a plain, materialised floating-point weight."""
 
 
 @dataclass(frozen=True)
@@ -40,16 +42,17 @@ class NeuronScaling:
     """Scale the neurons of ``mask`` by ``alpha`` (0 ablates, 1 is a no-op, >1 amplifies).
 
     ``alpha=None`` uses each neuron's own alpha, else the mask's ``default_alpha``; a
-    number overrides both, uniformly.
+    number overrides both, uniformly. ``scale_via`` is ``fold`` (the weights' columns, in place),
+    ``hook`` (the projection's input) or ``auto`` (fold where the weights allow it).
     """
 
     mask: NeuronMask
     alpha: float | None = None
-    mode: Mode = "fold"
+    scale_via: ScaleVia = "fold"
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.scale_via not in SCALE_VIA:
+            raise ValueError(f"scale_via must be one of {SCALE_VIA}, got {self.scale_via!r}")
         alpha = self.alpha
         if alpha is not None and (
             isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha)
@@ -75,9 +78,15 @@ class NeuronScaling:
                 out[layer] = ([i for i, _ in pairs], [a for _, a in pairs])
         return out
 
+    @property
+    def kind(self) -> RunKind:
+        """Baseline when no neuron changes (every alpha is 1), else the mask's own kind."""
+        return self.mask.kind if self.plan() else RunKind.BASELINE
+
     def to_dict(self) -> dict[str, Any]:
         """What to record next to results: enough to identify and repeat the intervention."""
         return {
+            "kind": self.kind.value,
             "mask": self.mask.source,
             "mask_sha256": self.mask.sha256(),
             "mask_model": self.mask.model.name,
@@ -87,7 +96,7 @@ class NeuronScaling:
             "share_per_mille": round(1000 * self.mask.share(), 6),
             "alpha": self.alpha if self.alpha is not None else "per-neuron/default",
             "default_alpha": self.mask.default_alpha,
-            "mode": self.mode,
+            "scale_via": self.scale_via,
         }
 
     def bind(self, model: nn.Module) -> BoundScaling:
@@ -102,10 +111,10 @@ class NeuronScaling:
                 "mask %s was made for %r, applying it to %r (same FFN shape)", self.mask.source, made_for, name
             )
         plan = self.plan()
-        mode = self.mode
-        if mode == "auto":
-            mode = "fold" if all(_foldable(layout.down_projs[layer]) for layer in plan) else "hook"
-        return BoundScaling(layout, plan, mode, self)
+        via = self.scale_via
+        if via == "auto":
+            via = "fold" if all(_foldable(layout.down_projs[layer]) for layer in plan) else "hook"
+        return BoundScaling(layout, plan, via, self)
 
     def apply(self, model: nn.Module) -> contextlib.AbstractContextManager[None]:
         """Apply to ``model`` for the duration of the block, then restore it exactly."""
@@ -121,15 +130,15 @@ class BoundScaling:
 
     layout: FFNLayout
     plan: Plan
-    mode: Literal["fold", "hook"]
+    scale_via: Literal["fold", "hook"]
     scaling: NeuronScaling | None = None  # what it was bound from, for to_dict()
     _work: list[Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.mode not in ("fold", "hook"):
-            raise ValueError(f"a bound scaling's mode is 'fold' or 'hook', got {self.mode!r}")
+        if self.scale_via not in ("fold", "hook"):
+            raise ValueError(f"a bound scaling's scale_via is 'fold' or 'hook', got {self.scale_via!r}")
         downs = self.layout.down_projs
-        if self.mode == "fold":
+        if self.scale_via == "fold":
             for layer in self.plan:
                 _fold_weight(downs[layer])  # refuse here, not in the middle of a run
             work: list[Any] = [
@@ -140,28 +149,28 @@ class BoundScaling:
         object.__setattr__(self, "_work", work)
 
     def to_dict(self) -> dict[str, Any]:
-        """The bound scaling's record, with the mode that is actually used."""
+        """The bound scaling's record, with the way (fold or hook) that is actually used."""
         info = self.scaling.to_dict() if self.scaling is not None else {}
-        return {**info, "mode": self.mode}
+        return {**info, "scale_via": self.scale_via}
 
     @contextlib.contextmanager
     def apply(self) -> Iterator[None]:
         """Scale the planned neurons for the duration of the block, then restore the model exactly."""
         if not self._work:
             yield
-        elif self.mode == "fold":
+        elif self.scale_via == "fold":
             with _fold(self._work):
                 yield
         else:
-            with _hook(self._work):
+            with forward_hooks(pre=self._work):
                 yield
 
 
 def scale_neurons(
-    model: nn.Module, mask: NeuronMask, alpha: float | None = None, mode: Mode = "fold"
+    model: nn.Module, mask: NeuronMask, alpha: float | None = None, scale_via: ScaleVia = "fold"
 ) -> contextlib.AbstractContextManager[None]:
     """Context manager: ``with scale_neurons(model, mask, alpha=0): ...`` ablates the mask."""
-    return NeuronScaling(mask, alpha, mode).apply(model)
+    return NeuronScaling(mask, alpha, scale_via).apply(model)
 
 
 def _foldable(module: nn.Module) -> bool:
@@ -177,14 +186,14 @@ def _fold_weight(module: nn.Module) -> torch.Tensor:
 
     if not isinstance(module, (nn.Linear, Conv1D)):
         raise FoldUnsupportedError(
-            f"fold mode needs an nn.Linear/Conv1D down projection, got {type(module).__name__} "
-            "(LoRA-wrapped or custom layer): use mode='hook'"
+            f"folding needs an nn.Linear/Conv1D down projection, got {type(module).__name__} "
+            "(LoRA-wrapped or custom layer): use scale_via='hook'"
         )
     weight = module.weight
     if weight.device.type == "meta" or not weight.is_floating_point():
         raise FoldUnsupportedError(
-            f"fold mode needs materialised floating-point weights, got {weight.dtype} on {weight.device} "
-            "(offloaded or quantised): use mode='hook'"
+            f"folding needs materialised floating-point weights, got {weight.dtype} on {weight.device} "
+            "(offloaded or quantised): use scale_via='hook'"
         )
     return weight
 
@@ -223,18 +232,6 @@ def _fold(columns: list[_FoldColumns]) -> Iterator[None]:
         with torch.no_grad():
             for weight, dim, idx, cols in reversed(saved):
                 weight.index_copy_(dim, idx, cols)
-
-
-@contextlib.contextmanager
-def _hook(scalers: list[tuple[nn.Module, _InputScaler]]) -> Iterator[None]:
-    handles = []
-    try:
-        for module, scaler in scalers:
-            handles.append(module.register_forward_pre_hook(scaler))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 class _InputScaler:

@@ -18,15 +18,18 @@ from typing import Any
 import numpy as np
 
 from hneuron_eval import __version__
-from hneuron_eval.errors import HNeuronError
 from hneuron_eval.core.fileio import write_json_atomic
 from hneuron_eval.core.provenance import utc_now
+from hneuron_eval.core.run_kind import RunKind
+from hneuron_eval.errors import HNeuronError
 
 FORMAT = "hneurons"
 FORMAT_VERSION = 1
 SUFFIX = ".hneurons.json"
 
-_TOP_KEYS = {"format", "format_version", "model", "default_alpha", "neurons", "provenance"}
+_TOP_KEYS = {"format", "format_version", "kind", "model", "default_alpha", "neurons", "provenance"}
+#: what a mask file may be: the H-neurons of an identification or a random control
+MASK_KINDS = (RunKind.HNEURONS, RunKind.CONTROL)
 _MODEL_KEYS = {"name", "architecture", "model_type", "num_layers", "d_ff"}
 _NEURON_KEYS = {"layer", "index", "weight", "alpha"}
 
@@ -74,6 +77,7 @@ class NeuronMask:
     neurons: tuple[Neuron, ...]  # kept sorted by (layer, index)
     default_alpha: float = 0.0
     provenance: dict[str, Any] = field(default_factory=dict)
+    kind: RunKind = RunKind.HNEURONS  # a random control says so itself, not through its provenance text
     source: str = field(default="<memory>", compare=False)  # file it was loaded from, for messages
 
     def __post_init__(self) -> None:
@@ -125,7 +129,7 @@ class NeuronMask:
             "created": utc_now(),
             "tool": f"hneuron-eval {__version__}",
         }
-        return NeuronMask(self.model, tuple(picked), self.default_alpha, provenance)
+        return NeuronMask(self.model, tuple(picked), self.default_alpha, provenance, RunKind.CONTROL)
 
     # ---- queries ------------------------------------------------------
     def __len__(self) -> int:
@@ -165,6 +169,7 @@ class NeuronMask:
         lines = [
             f"mask:          {self.source}",
             f"sha256:        {self.sha256()}",
+            f"kind:          {self.kind.value}",
             f"model:         {m.name or '?'} ({m.architecture or '?'}, model_type={m.model_type or '?'})",
             f"shape:         {m.describe_shape()} = {m.num_layers * m.d_ff:,} FFN neurons",
             f"neurons:       {len(self)} ({1000 * self.share():.3f} per mille of FFN neurons)",
@@ -201,6 +206,7 @@ class NeuronMask:
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
+            "kind": self.kind.value,
             "model": {
                 "name": self.model.name,
                 "architecture": self.model.architecture,
@@ -276,7 +282,7 @@ class NeuronMask:
         if not isinstance(provenance, dict):
             raise err("provenance", "an object", provenance)
         default_alpha = _finite(err, "default_alpha", data.get("default_alpha", 0.0))
-        return cls(spec, tuple(neurons), default_alpha, provenance, source=source)
+        return cls(spec, tuple(neurons), default_alpha, provenance, _kind(err, data, provenance), source=source)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> NeuronMask:
@@ -304,6 +310,15 @@ class NeuronMask:
         if not mask.neurons:  # a mask that scales nothing is a mistake to point out, not a no-op to run
             raise MaskError(f"{path}: field 'neurons': expected at least one neuron, got []")
         return mask
+
+
+def _kind(err: _Errors, data: dict[str, Any], provenance: dict[str, Any]) -> RunKind:
+    """The mask's kind; a file written before masks recorded it is a control when its method was random."""
+    if "kind" not in data:
+        return RunKind.CONTROL if str(provenance.get("method", "")).startswith("random") else RunKind.HNEURONS
+    if data["kind"] not in [k.value for k in MASK_KINDS]:
+        raise err("kind", " or ".join(repr(k.value) for k in MASK_KINDS), data["kind"])
+    return RunKind(data["kind"])
 
 
 class _Errors:

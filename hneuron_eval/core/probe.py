@@ -1,4 +1,4 @@
-"""Stage 4: the L1 logistic-regression probe whose positive weights are the H-neurons.
+"""The H-neuron probe: an L1 logistic regression on CETT vectors whose positive weights are the H-neurons.
 
 Input definition (stored with every saved probe): one row per response, the CETT value of each
 FFN neuron averaged over the response's answer tokens, flattened layer-major
@@ -14,10 +14,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from hneuron_eval.core.fileio import atomic_path, write_json_atomic
-from hneuron_eval.identify.store import ArtifactMismatchError, check_identity
+from hneuron_eval.core.fileio import ArtifactMismatchError, atomic_path, check_identity, write_json_atomic
 
-MODES = ("3-vs-1", "1-vs-1")
 FORMAT = "hneuron-probe"
 INPUT_DEFINITION = {
     "feature": "CETT = |z_j| * ||W_down[:, j]||_2 / ||W_down z||_2 at one token position",
@@ -157,54 +155,3 @@ def penalty_kwargs(penalty: str) -> dict[str, Any]:
     if (major, minor) >= (1, 8):
         return {"l1_ratio": 1.0 if penalty == "l1" else 0.0}
     return {"penalty": penalty}
-
-
-def training_rows(
-    answer: np.ndarray, other: np.ndarray, labels: np.ndarray, mode: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and labels for a mode: 3-vs-1 = hallucinated answer tokens vs faithful answer + all other-token rows."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    labels = np.asarray(labels).astype(int)
-    if mode == "1-vs-1":
-        return np.asarray(answer), labels
-    X = np.concatenate([np.asarray(answer), np.asarray(other)])
-    y = np.concatenate([labels, np.zeros(len(labels), dtype=int)])
-    return X, y
-
-
-def select_c(answer: np.ndarray, other: np.ndarray, labels: np.ndarray, grid: list[float], mode: str,
-             val_fraction: float = 0.25, seed: int = 0, class_weight: str | None = None) -> list[dict[str, Any]]:
-    """Fit one probe per C on a stratified train part; score it on the held-out part (answer tokens, 1-vs-1)."""
-    from sklearn.metrics import roc_auc_score
-
-    labels = np.asarray(labels).astype(int)
-    rng = np.random.default_rng(seed)
-    val = np.zeros(len(labels), dtype=bool)
-    for cls in (0, 1):
-        idx = rng.permutation(np.flatnonzero(labels == cls))
-        val[idx[:max(1, int(round(len(idx) * val_fraction)))]] = True
-    fit_idx, val_idx = np.flatnonzero(~val), np.flatnonzero(val)
-    X, y = training_rows(answer[fit_idx], other[fit_idx], labels[fit_idx], mode)
-    results = []
-    for C in grid:
-        probe = HNeuronProbe(C=C, class_weight=class_weight).fit(X, y)
-        scores = probe.decision_function(answer[val_idx])
-        yv = labels[val_idx]
-        results.append({
-            "C": C,
-            "n_h_neurons": int((probe.coef_ > 0).sum()),
-            "n_nonzero": int((probe.coef_ != 0).sum()),
-            "val_accuracy": float(((scores > 0).astype(int) == yv).mean()),
-            "val_auroc": float(roc_auc_score(yv, scores)) if len(set(yv)) == 2 else None,
-            "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)),
-            "h_neuron_index": [int(i) for i in np.flatnonzero(probe.coef_ > 0)],
-        })
-    return results
-
-
-def best_c(results: list[dict[str, Any]]) -> float:
-    """Best val accuracy (+ task accuracy under suppression, if measured) with an H-neuron; ties -> smaller C."""
-    usable = [r for r in results if r["n_h_neurons"] > 0] or results
-    score = lambda r: r["val_accuracy"] + (r.get("suppressed_task_accuracy") or 0.0)  # noqa: E731
-    return max(usable, key=lambda r: (score(r), -r["C"]))["C"]

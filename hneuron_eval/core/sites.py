@@ -1,4 +1,9 @@
-"""Where the neurons live: one table of FFN down-projection sites per architecture."""
+"""Where the neurons live: one table of FFN down-projection sites per architecture, open to user entries.
+
+An architecture outside the table is added with ``register_site`` (Python) or the ``hneuron-hf`` model
+argument ``ffn_site=LAYERS:DOWN_PROJ[:transposed]``; either is checked on load like the table's own
+entries: every layer must have the module, and it must map d_ff to the model's hidden size.
+"""
 
 from __future__ import annotations
 
@@ -49,7 +54,34 @@ FFN_SITES: dict[str, FFNSite] = {
 
 
 class UnsupportedArchitectureError(HNeuronError, ValueError):
-    """The model's architecture has no entry in ``FFN_SITES``."""
+    """The model's architecture has no entry in ``FFN_SITES``, or its entry does not fit the loaded model."""
+
+
+def register_site(model_type: str, site: FFNSite, *, replace: bool = False) -> None:
+    """Add the FFN site of an architecture outside the table (``config.model_type``); checked when a model loads."""
+    if not isinstance(site, FFNSite):
+        raise TypeError(f"site must be an FFNSite, got {type(site).__name__}")
+    if model_type in FFN_SITES and FFN_SITES[model_type] != site and not replace:
+        raise UnsupportedArchitectureError(
+            f"model_type {model_type!r} already has the site {FFN_SITES[model_type]}; pass replace=True to change it")
+    FFN_SITES[model_type] = site
+
+
+def parse_site(text: str) -> FFNSite:
+    """``LAYERS:DOWN_PROJ[:transposed]``, e.g. ``model.layers:mlp.down_proj`` (the ``ffn_site=`` model argument)."""
+    parts = text.split(":")
+    flags = parts[2:]
+    if len(parts) < 2 or not all(parts[:2]) or flags not in ([], ["transposed"]):
+        raise UnsupportedArchitectureError(
+            f"ffn_site={text!r}: expected LAYERS:DOWN_PROJ[:transposed], e.g. model.layers:mlp.down_proj (the "
+            "attribute path from the model to its decoder-layer list, then inside one layer to the FFN down "
+            "projection)")
+    return FFNSite(layers=(parts[0],), down_proj=parts[1], transposed=bool(flags))
+
+
+def base_layer(module: nn.Module) -> nn.Module:
+    """The original layer under a PEFT (LoRA) wrapper, or the module itself."""
+    return getattr(module, "base_layer", module)
 
 
 @dataclass
@@ -91,16 +123,27 @@ def _get_path(obj: object, path: str) -> object | None:
     return obj
 
 
-def _input_features(module: nn.Module, transposed: bool) -> int:
-    """The down projection's input width (d_ff), also for LoRA-wrapped or quantised layers."""
-    base = getattr(module, "base_layer", module)  # peft LoRA wraps the original layer
-    for attr in ("in_features", "nx"):
-        if isinstance(getattr(base, attr, None), int):
-            return getattr(base, attr)
+def _widths(module: nn.Module, transposed: bool, where: str) -> tuple[int, int]:
+    """(input width d_ff, output width) of a down projection, also for LoRA-wrapped or quantised layers."""
+    base = base_layer(module)
+    if isinstance(getattr(base, "in_features", None), int) and isinstance(getattr(base, "out_features", None), int):
+        return base.in_features, base.out_features
+    if isinstance(getattr(base, "nx", None), int) and isinstance(getattr(base, "nf", None), int):  # GPT-2 Conv1D
+        return base.nx, base.nf
     weight = getattr(base, "weight", None)
     if isinstance(weight, torch.Tensor) and weight.dim() == 2:
-        return weight.shape[0] if transposed else weight.shape[1]
-    raise TypeError(f"cannot tell the input width of down projection {type(module).__name__}")
+        rows, cols = weight.shape
+        return (rows, cols) if transposed else (cols, rows)
+    raise UnsupportedArchitectureError(f"{where} is a {type(module).__name__}, not a linear down projection "
+                                       "(no in/out features and no 2-d weight)")
+
+
+def _hidden_size(config: object) -> int | None:
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for attr in ("hidden_size", "n_embd", "d_model"):
+        if isinstance(value := getattr(text, attr, None), int):
+            return value
+    return None
 
 
 def resolve_ffn(model: nn.Module) -> FFNLayout:
@@ -111,7 +154,9 @@ def resolve_ffn(model: nn.Module) -> FFNLayout:
     if model_type not in FFN_SITES:
         raise UnsupportedArchitectureError(
             f"architecture {model_type!r} ({type(inner).__name__}) is not supported; "
-            f"supported model_type values: {', '.join(sorted(FFN_SITES))}"
+            f"supported model_type values: {', '.join(sorted(FFN_SITES))}; for another architecture name its "
+            "down projections with the model argument ffn_site=LAYERS:DOWN_PROJ (e.g. model.layers:mlp.down_proj) "
+            "or hneuron_eval.register_site()"
         )
     site = FFN_SITES[model_type]
     layers = next((lst for p in site.layers if isinstance(lst := _get_path(inner, p), nn.ModuleList)), None)
@@ -119,13 +164,24 @@ def resolve_ffn(model: nn.Module) -> FFNLayout:
         raise UnsupportedArchitectureError(
             f"{type(inner).__name__} ({model_type}): none of the layer paths {site.layers} exists"
         )
-    down = []
+    layers_path = next(p for p in site.layers if _get_path(inner, p) is layers)
+    hidden = _hidden_size(config)
+    down, widths = [], set()
     for i, layer in enumerate(layers):
+        where = f"{layers_path}.{i}.{site.down_proj}"
         module = _get_path(layer, site.down_proj)
         if not isinstance(module, nn.Module):
-            raise UnsupportedArchitectureError(f"{model_type}: layer {i} has no {site.down_proj}")
+            raise UnsupportedArchitectureError(f"{model_type}: module {where} does not exist")
+        d_ff, out = _widths(module, site.transposed, where)
+        if hidden is not None and out != hidden:
+            shape = (d_ff, out) if site.transposed else (out, d_ff)
+            expected = ("d_ff", hidden) if site.transposed else (hidden, "d_ff")
+            raise UnsupportedArchitectureError(
+                f"{model_type}: {where} has weight shape {shape}; a down projection maps d_ff to the hidden size "
+                f"{hidden}, shape {expected}" + ("" if site.transposed else " (or give :transposed for a "
+                                                 "[d_ff, hidden] weight)"))
         down.append(module)
-    widths = {_input_features(m, site.transposed) for m in down}
+        widths.add(d_ff)
     if len(widths) != 1:
         raise UnsupportedArchitectureError(f"{model_type}: layers have different FFN widths {sorted(widths)}")
     archs = getattr(config, "architectures", None) or [type(inner).__name__]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hneuron_eval.errors import HNeuronError
 from hneuron_eval.core.fileio import apply_umask
+from hneuron_eval.errors import HNeuronError
 
 logger = logging.getLogger(__name__)
 

@@ -3,20 +3,20 @@
 While ``hneuron-hf`` generates, forward hooks on the down projections keep, for the neurons the
 probe reads (its non-zero weights), the CETT value of every decoding step. Token k of an answer
 is fed to the model at decoding step k+1, so its CETT comes from that step: no second forward
-pass. The features are the identification pipeline's (``identify/cett.py``): CETT averaged over
-the answer tokens found by its first-line rule (``identify/answer_span.py``) in the generated
+pass. The features are the identification pipeline's (``core/cett.py``): CETT averaged over
+the answer tokens found by its first-line rule (``core/answer_span.py``) in the generated
 token ids, cut at the first end-of-sequence token. One token can be missing: the last generated
 token is never fed back, so an answer span that runs to the generation budget loses its final
 token (counted per run in ``HNeuronLM.monitor_stats``).
 
-Scores reach the task through a per-process table keyed by task name and document: the model
-writes them after each ``generate_until`` call, the task's ``process_results`` takes them.
+Scores travel with their answers: ``generate_until`` returns each answer as a ``ScoredText`` (a
+``str`` carrying its score), lm-eval keeps that object in the request's responses, and the task's
+``process_results`` reads the score off it (``score_of``). Nothing is kept between calls.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 from collections.abc import Iterator
@@ -28,34 +28,39 @@ import numpy as np
 import torch
 from torch import nn
 
-from hneuron_eval.errors import HNeuronError
 from hneuron_eval.core.answer_span import RULE, SpanFinder
+from hneuron_eval.core.cett import cett, column_norms
+from hneuron_eval.core.hooks import forward_hooks
 from hneuron_eval.core.probe import INPUT_DEFINITION, HNeuronProbe
-from hneuron_eval.core.sites import FFNLayout, resolve_ffn
-
-N_BOOT = 2000
-_SCORES: dict[tuple[str, str], tuple[float | None, tuple[float | None, ...]]] = {}
+from hneuron_eval.core.sites import FFNLayout, base_layer, resolve_ffn
+from hneuron_eval.core.stats import auroc as _auc
+from hneuron_eval.core.stats import auroc_ci, auroc_difference_ci, wilson_ci
+from hneuron_eval.errors import HNeuronError
 
 
 class DetectorError(HNeuronError, ValueError):
     """A detector (probe folder) is missing, corrupt or made for something else; the message names the file."""
 
 
-def doc_key(task: str, doc: Any) -> tuple[str, str]:
-    """Identify a document of a task by its content (the same dict on the model's and the task's side)."""
-    text = json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False)
-    return task, hashlib.sha1(text.encode("utf-8")).hexdigest()
+class ScoredText(str):
+    """A generated answer that carries the detector's score (None: not scored) and its controls' scores."""
+
+    score: float | None
+    controls: tuple[float | None, ...]
+
+    def __new__(cls, text: str, score: float | None, controls: tuple[float | None, ...] = ()) -> ScoredText:
+        self = super().__new__(cls, text)
+        self.score, self.controls = score, tuple(controls)
+        return self
+
+    def __reduce__(self):  # copies and multi-process gathers keep the scores
+        return ScoredText, (str(self), self.score, self.controls)
 
 
-def put_score(task: str, doc: Any, score: float | None, controls: tuple[float | None, ...] = ()) -> None:
-    """Hand a document's detector score (None: the answer could not be scored) and its controls' to the task."""
-    _SCORES[doc_key(task, doc)] = (score, tuple(controls))
-
-
-def take_score(task: str, doc: Any) -> tuple[bool, float | None, tuple[float | None, ...]]:
-    """(watched, score, control scores) of a document's answer, once; watched is False when no detector ran."""
-    key = doc_key(task, doc)
-    return (True, *_SCORES.pop(key)) if key in _SCORES else (False, None, ())
+def score_of(results: list) -> tuple[bool, float | None, tuple[float | None, ...]]:
+    """(watched, score, control scores) of a document's answer; watched is False when no detector ran."""
+    answer = results[0] if results else None
+    return (True, answer.score, answer.controls) if isinstance(answer, ScoredText) else (False, None, ())
 
 
 def probe_paths(path: str | Path) -> tuple[Path, Path]:
@@ -130,30 +135,19 @@ class Detector:
     def watch(self) -> Iterator[_Recording]:
         """Record the watched neurons' CETT on every forward call inside the block; hooks removed afterwards."""
         rec = _Recording({layer: [] for layer in self.layers})
-        handles = []
-        for layer, idx in self.layers.items():
-            module = self.layout.down_projs[layer]
-            handles.append(module.register_forward_hook(self._hook(layer, idx, module, rec)))
-        try:
+        downs = self.layout.down_projs
+        with forward_hooks(post=[(downs[layer], self._hook(layer, idx, downs[layer], rec))
+                                 for layer, idx in self.layers.items()]):
             yield rec
-        finally:
-            for h in handles:
-                h.remove()
 
     def _hook(self, layer: int, idx: torch.Tensor, module: nn.Module, rec: _Recording):
-        base = getattr(module, "base_layer", module)
         # column norms read when the block starts: a folded mask's scaled columns count as scaled, as with hooks
-        weight = base.weight.detach().float()
-        norms = (weight[idx] if self.layout.transposed else weight[:, idx]).norm(dim=1 if self.layout.transposed
-                                                                                 else 0)
-        bias = getattr(base, "bias", None)
+        norms, bias = column_norms(module, self.layout.transposed, idx), getattr(base_layer(module), "bias", None)
 
         def hook(mod: nn.Module, args: tuple, output: torch.Tensor) -> None:
             # only the last position is kept: it is the token fed at this decoding step (answer_features)
-            z = args[0].detach()[:, -1, idx.to(args[0].device)].float().abs()
-            h = output.detach()[:, -1].float()
-            h = h if bias is None else h - bias.float()
-            rec.calls[layer].append((z * norms.to(z.device) / h.norm(dim=-1, keepdim=True).clamp_min(1e-12)).cpu())
+            z = args[0].detach()[:, -1, idx.to(args[0].device)]
+            rec.calls[layer].append(cett(z, output.detach()[:, -1], norms, bias).cpu())
 
         return hook
 
@@ -193,13 +187,6 @@ def _labelled(items: list, column: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return arr[keep, 0], arr[keep, 1]
 
 
-def _auc(hallucinated: np.ndarray, correct: np.ndarray) -> float:
-    """P(score of a hallucinated answer > score of a correct one), ties half: the AUROC."""
-    from scipy.stats import mannwhitneyu
-
-    return float(mannwhitneyu(hallucinated, correct).statistic / (len(hallucinated) * len(correct)))
-
-
 def auroc(items: list, column: int = 0) -> float:
     """AUROC of the detector's scores against the task judge's hallucinated (1) / correct (0) labels."""
     scores, labels = _labelled(items, column)
@@ -231,40 +218,16 @@ def controls_beaten(items: list) -> float:
 
 
 def _auroc_ci(items: list) -> tuple[float, float]:
-    """95% percentile-bootstrap CI, resampling hallucinated and correct answers separately (seed 0)."""
-    from scipy.stats import bootstrap
-
+    """95% bootstrap CI of the detector's AUROC (core.stats.auroc_ci: hallucinated and correct resampled apart)."""
     scores, labels = _labelled(items)
-    pos, neg = scores[labels == 1], scores[labels == 0]
-    if len(pos) < 2 or len(neg) < 2:
-        return math.nan, math.nan
-    res = bootstrap((pos, neg), _auc, vectorized=False, n_resamples=N_BOOT, method="percentile",
-                    random_state=np.random.default_rng(0))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return auroc_ci(scores[labels == 1], scores[labels == 0])
 
 
 def auroc_difference(items: list, column: int) -> tuple[float, float, float]:
-    """Detector AUROC minus control ``column``'s on the same answers, with its 95% paired bootstrap CI.
-
-    Hallucinated and correct answers are resampled separately (as for the AUROC CI, seed 0); a
-    resampled answer keeps both its scores, so the interval accounts for the shared answers.
-    """
-    from scipy.stats import bootstrap
-
+    """Detector AUROC minus control ``column``'s on the same answers, with its 95% paired bootstrap CI."""
     rows = np.array([[row[0], row[column], row[1]] for row in items if len(row) > column], dtype=float).reshape(-1, 3)
     rows = rows[np.isfinite(rows).all(axis=1)]
-    pos, neg = rows[rows[:, 2] == 1], rows[rows[:, 2] == 0]
-    if len(pos) < 2 or len(neg) < 2:
-        return math.nan, math.nan, math.nan
-
-    def diff(p_idx: np.ndarray, n_idx: np.ndarray) -> float:
-        p, n = pos[p_idx.astype(int)], neg[n_idx.astype(int)]
-        return _auc(p[:, 0], n[:, 0]) - _auc(p[:, 1], n[:, 1])
-
-    res = bootstrap((np.arange(len(pos)), np.arange(len(neg))), diff, vectorized=False, n_resamples=N_BOOT,
-                    method="percentile", random_state=np.random.default_rng(0))
-    full = diff(np.arange(len(pos)), np.arange(len(neg)))
-    return full, float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return auroc_difference_ci(rows[rows[:, 2] == 1, :2], rows[rows[:, 2] == 0, :2])
 
 
 def auroc_ci_low(items: list) -> float:
@@ -287,13 +250,7 @@ def accuracy(items: list) -> float:
 
 
 def _accuracy_ci(items: list) -> tuple[float, float]:
-    from scipy.stats import binomtest
-
-    k, n = _hits(items)
-    if not n:
-        return math.nan, math.nan
-    ci = binomtest(k, n).proportion_ci(method="wilson")
-    return float(ci.low), float(ci.high)
+    return wilson_ci(*_hits(items))
 
 
 def accuracy_ci_low(items: list) -> float:

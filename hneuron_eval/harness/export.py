@@ -46,10 +46,10 @@ def export_folded(
     renamed into place, so it never holds a half-written checkpoint; an existing,
     non-empty ``out`` is replaced only with ``force``.
     """
-    from hneuron_eval.harness.builtin_models import builtin_info, resolve_pretrained
     from hneuron_eval.core.intervention import NeuronScaling
     from hneuron_eval.core.masks import NeuronMask
     from hneuron_eval.core.sites import resolve_ffn_pretrained
+    from hneuron_eval.harness.builtin_models import builtin_info, resolve_pretrained
 
     if dtype not in DTYPES:
         raise ValueError(f"export: dtype must be one of {DTYPES}, got {dtype!r}")

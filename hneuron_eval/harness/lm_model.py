@@ -12,26 +12,31 @@ from typing import Any
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
-from hneuron_eval.harness.builtin_models import builtin_info, resolve_pretrained
-from hneuron_eval.errors import ModelArgsError
-from hneuron_eval.core.intervention import MODES, BoundScaling, NeuronScaling
+from hneuron_eval.core.intervention import SCALE_VIA, BoundScaling, NeuronScaling
 from hneuron_eval.core.masks import NeuronMask
-from hneuron_eval.harness.detector import Detector, put_score
+from hneuron_eval.core.run_kind import RunKind
+from hneuron_eval.core.sites import parse_site, register_site, resolve_ffn
+from hneuron_eval.errors import ModelArgsError
+from hneuron_eval.harness.builtin_models import builtin_info, resolve_pretrained
+from hneuron_eval.harness.detector import Detector, ScoredText
 
 logger = logging.getLogger(__name__)
 
 
 @register_model("hneuron-hf")
 class HNeuronLM(HFLM):
-    """HFLM plus ``mask=`` / ``alpha=`` / ``mode=`` / ``detector=`` model args; without them it is plain ``hf``.
+    """HFLM plus ``mask=`` / ``alpha=`` / ``scale_via=`` / ``detector=`` model args; without them it is plain ``hf``.
 
     ``pretrained`` also accepts the offline built-in names (``smollm2-135m-instruct``,
     ``gemma-3-270m``). ``alpha`` overrides the mask's per-neuron / default alphas;
-    ``mode`` is ``auto`` (fold when the weights allow it, else hook), ``fold`` or ``hook``.
+    ``scale_via`` is ``auto`` (fold when the weights allow it, else hook), ``fold`` or ``hook``.
+    ``ffn_site=LAYERS:DOWN_PROJ[:transposed]`` names the down projections of an architecture
+    outside ``FFN_SITES`` (checked on load).
     The intervention is applied around each model call and undone after it, so the
     model's weights are unchanged between calls and after the run. ``detector`` (a probe folder
     from ``hneuron-eval identify``) scores every generated answer from its own generation's
-    activations (``hneuron_eval/harness/detector.py``); the QA tasks report its AUROC and accuracy.
+    activations (``hneuron_eval/harness/detector.py``); each answer carries its score to the task
+    (``ScoredText``), and the QA tasks report its AUROC and accuracy.
     """
 
     def __init__(
@@ -39,15 +44,20 @@ class HNeuronLM(HFLM):
         pretrained: Any,
         mask: str | None = None,
         alpha: float | str | None = None,
-        mode: str = "auto",
+        scale_via: str = "auto",
         detector: str | None = None,
         detector_controls: str | None = None,
+        ffn_site: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if "mode" in kwargs:
+            raise ModelArgsError(f"hneuron-hf: mode= is now called scale_via= (auto, fold or hook); got "
+                                 f"mode={kwargs['mode']!r}")
         if alpha is not None and mask is None:
             raise ModelArgsError("hneuron-hf: alpha= was given without mask=; pass mask=PATH.hneurons.json")
-        if mode not in MODES:
-            raise ModelArgsError(f"hneuron-hf: mode must be one of {MODES}, got {mode!r}")
+        if scale_via not in SCALE_VIA:
+            raise ModelArgsError(f"hneuron-hf: scale_via must be one of {SCALE_VIA}, got {scale_via!r}")
+        site = parse_site(ffn_site) if ffn_site else None
         # every file the arguments name is read before the model is loaded: a mistake costs no model load
         mask_file = NeuronMask.load(mask) if mask is not None else None
         alpha_value = _parse_alpha(alpha)
@@ -58,6 +68,11 @@ class HNeuronLM(HFLM):
         if isinstance(pretrained, str):
             pretrained = resolve_pretrained(pretrained)
         super().__init__(pretrained=pretrained, **kwargs)
+        if site is not None:
+            model_type = str(self.model.config.model_type)
+            register_site(model_type, site, replace=True)
+            resolve_ffn(self.model)  # a missing module or a wrong shape is refused here, before any request
+            logger.info("hneuron-hf: FFN site of %r: %s", model_type, site)
         accelerator = getattr(self, "accelerator", None)
         if accelerator is not None and accelerator.num_processes > 1 and self.world_size == 1:
             # HFLM shards requests across processes only when it counts more than one GPU
@@ -66,7 +81,7 @@ class HNeuronLM(HFLM):
             self._rank, self._world_size = accelerator.process_index, accelerator.num_processes
         self.scaling: BoundScaling | None = None
         if mask_file is not None:
-            self.set_scaling(mask_file, alpha_value, mode)
+            self.set_scaling(mask_file, alpha_value, scale_via)
         self.detector: Detector | None = None
         self.controls: list[Detector] = []
         self.monitor_stats: Counter[str] = Counter()  # answers per outcome: scored, or why not
@@ -76,13 +91,13 @@ class HNeuronLM(HFLM):
             self.controls = [Detector.load(path, self.model, name) for path in control_paths]
             self._setup_monitor()
 
-    def set_scaling(self, mask: NeuronMask | None, alpha: float | None = None, mode: str = "auto") -> None:
+    def set_scaling(self, mask: NeuronMask | None, alpha: float | None = None, scale_via: str = "auto") -> None:
         """Replace the intervention (None: none) without reloading the model, as a sweep does between runs."""
         if mask is None:
             self.scaling = None
             return
-        # layout, plan and mode are settled here, once per intervention
-        self.scaling = NeuronScaling(mask, alpha, mode).bind(self.model)  # type: ignore[arg-type]
+        # layout, plan and fold-or-hook are settled here, once per intervention
+        self.scaling = NeuronScaling(mask, alpha, scale_via).bind(self.model)  # type: ignore[arg-type]
         logger.info("hneuron-hf: %s", self.scaling.to_dict())
 
     def _setup_monitor(self) -> None:
@@ -130,17 +145,17 @@ class HNeuronLM(HFLM):
         finally:
             self.cache_hook = hook
             self._pending.clear()
-        for request in requests:
-            queue = by_context.get(request.args[0])
-            score, controls, note = queue.pop(0) if queue else (None, (), "not generated here (cached response)")
+        scored = []
+        for request, text in zip(requests, results):
+            score, controls, note = _take(by_context.get(request.args[0], []), text)
             self.monitor_stats[note] += 1
-            put_score(request.task_name, request.doc, score, controls)
+            scored.append(ScoredText(text, score, controls))
         logger.info("hneuron-hf: detector answers %s", dict(sorted(self.monitor_stats.items())))
-        return results
+        return scored
 
     def get_model_info(self) -> dict:
         info = super().get_model_info()
-        info["hneuron"] = self.scaling.to_dict() if self.scaling is not None else None
+        info["hneuron"] = self.scaling.to_dict() if self.scaling is not None else {"kind": RunKind.BASELINE.value}
         if self.detector is not None:
             info["hneuron_detector"] = {**self.detector.to_dict(), "controls": [c.to_dict() for c in self.controls],
                                         "answers": dict(sorted(self.monitor_stats.items()))}
@@ -160,15 +175,29 @@ def _control_paths(pattern: str | None) -> list[str]:
 
 
 class _ScoreTap:
-    """Stands in for HFLM's cache hook during generate_until: pairs each answer's context with its score."""
+    """Stands in for HFLM's cache hook during generate_until: files each answer, with its score, under its context."""
 
     def __init__(self, inner: Any, pending: list, by_context: dict):
         self.inner, self.pending, self.by_context = inner, pending, by_context
 
     def add_partial(self, attr: str, req: Any, res: Any) -> None:
         if attr == "generate_until" and self.pending:
-            self.by_context[req[0]].append(self.pending.pop(0))
+            self.by_context[req[0]].append((res, *self.pending.pop(0)))
         self.inner.add_partial(attr, req, res)
+
+
+def _take(queue: list[tuple], text: str) -> tuple[float | None, tuple[float | None, ...], str]:
+    """The (score, controls, note) of the answer ``text`` among those generated for one context, once.
+
+    Requests with the same context (identical documents) each get one of its answers: the very
+    object HFLM returned, else an equal text, else the first left.
+    """
+    pick = next((i for i, entry in enumerate(queue) if entry[0] is text), None)
+    if pick is None:
+        pick = next((i for i, entry in enumerate(queue) if entry[0] == text), 0 if queue else None)
+    if pick is None:
+        return None, (), "not generated here (cached response)"
+    return queue.pop(pick)[1:]
 
 
 def _parse_alpha(alpha: float | str | None) -> float | None:

@@ -121,8 +121,8 @@ def run_sweep(
     """Evaluate every configuration not yet finished under ``out``; returns the configuration folders."""
     from lm_eval.tasks import TaskManager
 
-    from hneuron_eval.harness.builtin_models import resolve_pretrained
     from hneuron_eval.core.sites import resolve_ffn_pretrained
+    from hneuron_eval.harness.builtin_models import resolve_pretrained
 
     out = Path(out)
     if out.exists() and not out.is_dir():

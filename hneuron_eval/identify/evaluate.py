@@ -1,39 +1,39 @@
-"""Stage 5: detection accuracy and AUROC with bootstrap CIs, H-neurons against random-neuron controls."""
+"""Stage 4: detection accuracy and AUROC with bootstrap CIs, H-neurons against random-neuron controls."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from hneuron_eval.core.probe import HNeuronProbe, training_rows
+from hneuron_eval.core.probe import HNeuronProbe
+from hneuron_eval.core.stats import N_BOOT, SEED, auroc, auroc_ci, wilson_ci
+from hneuron_eval.identify.fitting import training_rows
 
 
-def bootstrap_metrics(labels: np.ndarray, scores: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Accuracy (threshold 0 on the logit) and AUROC, each with a 95% percentile bootstrap CI."""
-    from sklearn.metrics import roc_auc_score
+def bootstrap_metrics(labels: np.ndarray, scores: np.ndarray, n_boot: int = N_BOOT, seed: int = SEED) -> dict[str, Any]:
+    """Accuracy (threshold 0 on the logit) with its Wilson CI and AUROC with its bootstrap CI (``core.stats``).
 
+    The intervals are the detector's in lm-eval (``detector_accuracy_ci_*``, ``detector_auroc_ci_*``).
+    """
     labels, scores = np.asarray(labels).astype(int), np.asarray(scores, dtype=np.float64)
     n = len(labels)
-    both = len(set(labels.tolist())) == 2
-    acc = float(((scores > 0).astype(int) == labels).mean()) if n else float("nan")
-    auc = float(roc_auc_score(labels, scores)) if both else None
-    rng = np.random.default_rng(seed)
-    accs, aucs = [], []
-    for _ in range(n_boot if n else 0):
-        i = rng.integers(0, n, n)
-        accs.append(((scores[i] > 0).astype(int) == labels[i]).mean())
-        if len(set(labels[i].tolist())) == 2:
-            aucs.append(roc_auc_score(labels[i], scores[i]))
-    ci = lambda xs: [float(np.percentile(xs, 2.5)), float(np.percentile(xs, 97.5))] if xs else None  # noqa: E731
-    return {"n": n, "n_hallucinated": int(labels.sum()), "accuracy": acc, "accuracy_ci95": ci(accs),
-            "auroc": auc, "auroc_ci95": ci(aucs) if both else None}
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    both = len(pos) > 0 and len(neg) > 0
+    hits = int(((scores > 0).astype(int) == labels).sum())
+    acc_ci = wilson_ci(hits, n)
+    auc_ci = auroc_ci(pos, neg, n_boot, seed) if both else (math.nan, math.nan)
+    interval = lambda ci: None if any(math.isnan(x) for x in ci) else [ci[0], ci[1]]  # noqa: E731
+    return {"n": n, "n_hallucinated": int(labels.sum()), "accuracy": hits / n if n else float("nan"),
+            "accuracy_ci95": interval(acc_ci), "auroc": auroc(pos, neg) if both else None,
+            "auroc_ci95": interval(auc_ci) if both else None}
 
 
 def subset_probe(features: np.ndarray, train_answer: np.ndarray, train_other: np.ndarray, train_labels: np.ndarray,
-                 mode: str, C: float = 1.0) -> HNeuronProbe:
+                 contrast: str, C: float = 1.0) -> HNeuronProbe:
     """The comparison detector: L2 logistic regression on standardised CETT of a fixed neuron set."""
-    X, y = training_rows(train_answer, train_other, train_labels, mode)
+    X, y = training_rows(train_answer, train_other, train_labels, contrast)
     return HNeuronProbe(C=C, penalty="l2", features=np.asarray(features), standardize=True).fit(X, y)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
 from hneuron_eval.identify.run import IdentifyRun
-from hneuron_eval.identify.stages import EVAL_SETS
+from hneuron_eval.identify.stages import EVAL_SETS, contrast_of
 
 COLUMNS = {"triviaqa": "TriviaQA", "nq_open": "NQ-Open", "bioasq": "BioASQ", "nonexist": "NonExist (NEC)"}
 
@@ -109,7 +109,7 @@ def write_report(run: IdentifyRun, command: str) -> dict[str, Any]:
         )
     lines += [
         "",
-        f"## Probe selection (mode {selection.get('mode', cfg['mode'])}, validation = {cfg['val_fraction']:.0%} "
+        f"## Probe selection (contrast {contrast_of(selection)}, validation = {cfg['val_fraction']:.0%} "
         "of train questions, answer tokens, 1-vs-1)",
         "",
         "| C | H-neurons (positive weights) | non-zero weights | val accuracy | val AUROC "

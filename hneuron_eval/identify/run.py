@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from hneuron_eval.core.fileio import write_json_atomic
-from hneuron_eval.identify import questions as D
-from hneuron_eval.identify.store import ArtifactMismatchError
-from hneuron_eval.judges import normalize_answer
+from hneuron_eval.core.fileio import ArtifactMismatchError, write_json_atomic
 from hneuron_eval.core.provenance import utc_now
+from hneuron_eval.core.stats import N_BOOT
+from hneuron_eval.identify import questions as D
+from hneuron_eval.judges import normalize_answer
 
 #: Raw CETT values are small (~1e-3) and liblinear's penalty does not scale with n, so small runs need large C.
 DEFAULT_C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
@@ -39,14 +39,14 @@ class RunConfig:
     feature_batch_size: int = 8
     feature_dtype: str = "float32"
     answer_tokens: str = "span"
-    mode: str = "3-vs-1"
+    contrast: str = "3-vs-1"  # identify.fitting.CONTRASTS
     c_grid: list[float] = field(default_factory=lambda: list(DEFAULT_C_GRID))
     val_fraction: float = 0.25
     suppress_questions: int = 0  # >0: add task accuracy with candidate H-neurons ablated to the C criterion
     train_per_class: int | None = None  # default: as many as balance allows
     min_per_class: int = 20
     random_seeds: int = 5
-    n_boot: int = 1000
+    n_boot: int = N_BOOT  # as the detector's CIs in lm-eval
     seed: int = 0
     device: str = "cpu"
 
@@ -62,7 +62,7 @@ class IdentifyRun:
                 f"{info_path}: not a run directory; start with 'hneuron-eval identify' or 'hneuron-eval sample'"
             )
         self.info = json.loads(info_path.read_text(encoding="utf-8"))
-        self.config = RunConfig(**self.info["config"])
+        self.config = RunConfig(**_upgrade(self.info["config"]))
         self.command = ""  # the command of the current invocation, recorded in every artifact a stage writes
         self._model = self._tokenizer = None
 
@@ -87,8 +87,8 @@ class IdentifyRun:
                 )
             run.command = command
             return run
-        from hneuron_eval.harness.builtin_models import resolve_pretrained
         from hneuron_eval.core.sites import resolve_ffn
+        from hneuron_eval.harness.builtin_models import resolve_pretrained
 
         path = resolve_pretrained(config.model)
         model, tok = _load(path, config.device)
@@ -158,6 +158,11 @@ class IdentifyRun:
         qs.skipped["same question text in the train file"] = len(qs.questions) - len(kept)
         n = self.config.test_questions or self.config.questions
         return _subset(kept, n, self.config.seed + 1), qs
+
+
+def _upgrade(config: dict[str, Any]) -> dict[str, Any]:
+    """A run.json written before the probe contrast had its own name called it ``mode``."""
+    return {("contrast" if k == "mode" else k): v for k, v in config.items()}
 
 
 def _subset(questions: list[D.Question], n: int, seed: int) -> list[D.Question]:

@@ -11,9 +11,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from hneuron_eval.identify.questions import Question
 from hneuron_eval.identify.jsonl import append_records, read_records
 from hneuron_eval.identify.prompt_ids import is_chat, prompt_ids
+from hneuron_eval.identify.questions import Question
 from hneuron_eval.judges import RULE
 
 LABELS = ("faithful", "hallucinated", "mixed", "abstained")

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from hneuron_eval.core.fileio import write_json_atomic
-from hneuron_eval.identify import questions as D
 from hneuron_eval.core.answer_span import RULE, SpanFinder
 from hneuron_eval.core.cett import CETTExtractor, FeatureRow
+from hneuron_eval.core.fileio import write_json_atomic
+from hneuron_eval.identify import questions as D
 from hneuron_eval.identify.jsonl import read_records
 from hneuron_eval.identify.run import IdentifyRun
 from hneuron_eval.identify.sampling import Sampler, SamplingConfig
@@ -111,32 +111,33 @@ def load_features(run: IdentifyRun, name: str) -> tuple[dict[str, Any], np.ndarr
     return meta, np.asarray(ans, dtype=np.float32), np.asarray(oth, dtype=np.float32), np.asarray(meta["labels"])
 
 
-def probe(run: IdentifyRun, c_grid: list[float] | None = None, mode: str | None = None,
+def probe(run: IdentifyRun, c_grid: list[float] | None = None, contrast: str | None = None,
           suppress_questions: int | None = None) -> dict[str, Any]:
     """C grid on a held-out part of train, refit at the best C, save the probe and the H-neuron + random masks.
 
-    ``c_grid`` / ``mode`` / ``suppress_questions`` override the run's settings (recorded in
+    ``c_grid`` / ``contrast`` / ``suppress_questions`` override the run's settings (recorded in
     probe/selection.json and the probe header).
     """
     import time
 
-    from hneuron_eval.core.probe import HNeuronProbe, best_c, select_c, training_rows
     from hneuron_eval.core.masks import ModelSpec, Neuron, NeuronMask
+    from hneuron_eval.core.probe import HNeuronProbe
+    from hneuron_eval.identify.fitting import best_c, select_c, training_rows
 
     c = run.config
-    c_grid, mode = list(c_grid or c.c_grid), mode or c.mode
+    c_grid, contrast = list(c_grid or c.c_grid), contrast or c.contrast
     suppress_questions = c.suppress_questions if suppress_questions is None else suppress_questions
     meta, ans, oth, y = load_features(run, "train")
     t0 = time.perf_counter()
-    grid = select_c(ans, oth, y, c_grid, mode, c.val_fraction, c.seed)
+    grid = select_c(ans, oth, y, c_grid, contrast, c.val_fraction, c.seed)
     grid_seconds = time.perf_counter() - t0
     if suppress_questions:
         _add_suppression(run, grid, suppress_questions)
     C = best_c(grid)
-    X, yy = training_rows(ans, oth, y, mode)
+    X, yy = training_rows(ans, oth, y, contrast)
     fitted = HNeuronProbe(C=C).fit(X, yy)
     extra = {
-        "mode": mode,
+        "contrast": contrast,
         "answer_rule": meta["answer_rule"],
         "c_grid": grid,
         "chosen_C": C,
@@ -151,7 +152,7 @@ def probe(run: IdentifyRun, c_grid: list[float] | None = None, mode: str | None 
     prov = {
         "method": "h-neurons (L1 logistic regression on CETT, positive weights)",
         "run_id": run.info["run_id"],
-        "mode": mode,
+        "contrast": contrast,
         "C": C,
         "samples": c.samples,
         "questions": c.questions,
@@ -164,7 +165,7 @@ def probe(run: IdentifyRun, c_grid: list[float] | None = None, mode: str | None 
     mask = NeuronMask(spec, tuple(Neuron(layer, i, w) for layer, i, w in hn), 0.0, prov)
     slug = run.slug()
     out = {
-        "mode": mode,
+        "contrast": contrast,
         "suppress_questions": suppress_questions,
         "chosen_C": C,
         "c_grid": grid,
@@ -242,16 +243,21 @@ def _save_detectors(run: IdentifyRun, header: dict[str, Any], h_probe: Any, mask
     named += [(f"random-seed{s}", p, m) for s, (p, m) in enumerate(zip(random_probes, controls))]
     for name, probe_, neurons in named:
         probe_.save(run.path("detectors", name, "probe"), run.identity(), {
-            "mode": header["mode"], "answer_rule": header["answer_rule"], "neurons": name,
+            "contrast": contrast_of(header), "answer_rule": header["answer_rule"], "neurons": name,
             "mask_sha256": neurons.sha256(), "detector": "L2 logistic regression (C=1, standardised) on the CETT "
             "of these neurons, trained on the run's training responses", "command": run.command})
 
 
+def contrast_of(record: dict[str, Any]) -> str:
+    """The probe contrast of a probe header or selection.json (written as ``mode`` before it had its own name)."""
+    return record["contrast"] if "contrast" in record else record["mode"]
+
+
 def evaluate(run: IdentifyRun, bioasq: str | None = None) -> dict[str, Any]:
     """Accuracy/AUROC with CIs on TriviaQA, NQ-Open, BioASQ and NEC: full probe, H-neurons, random neurons."""
-    from hneuron_eval.identify.evaluate import compare_on, subset_probe
-    from hneuron_eval.core.probe import HNeuronProbe
     from hneuron_eval.core.masks import NeuronMask
+    from hneuron_eval.core.probe import HNeuronProbe
+    from hneuron_eval.identify.evaluate import compare_on, subset_probe
 
     c = run.config
     full, header = HNeuronProbe.load(run.path("probe", "probe"), run.identity())
@@ -266,10 +272,10 @@ def evaluate(run: IdentifyRun, bioasq: str | None = None) -> dict[str, Any]:
         )
     mask = NeuronMask.load(mask_path)
     flat = lambda m: np.array([n.layer * d_ff + n.index for n in m.neurons])  # noqa: E731
-    mode = header["mode"]
-    h_probe = subset_probe(flat(mask), tr_ans, tr_oth, tr_y, mode)
+    contrast = contrast_of(header)
+    h_probe = subset_probe(flat(mask), tr_ans, tr_oth, tr_y, contrast)
     controls = [mask.random_control(s) for s in range(c.random_seeds)]
-    random_probes = [subset_probe(flat(m), tr_ans, tr_oth, tr_y, mode) for m in controls]
+    random_probes = [subset_probe(flat(m), tr_ans, tr_oth, tr_y, contrast) for m in controls]
     _save_detectors(run, header, h_probe, mask, random_probes, controls)
 
     sets, info = {}, {}

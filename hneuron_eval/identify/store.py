@@ -11,31 +11,15 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from hneuron_eval.core.fileio import ArtifactMismatchError, check_identity, write_json_atomic
 from hneuron_eval.errors import HNeuronError
-from hneuron_eval.core.fileio import write_json_atomic
 
 FORMAT = "hneuron-cett-features"
 DTYPES = ("float32", "float16")
 
 
-class ArtifactMismatchError(HNeuronError, ValueError):
-    """An artifact was made for another model or run than the one it is used with."""
-
-
 class StageError(HNeuronError, RuntimeError):
     """A stage cannot go on from what the earlier stages left; the message says what to run or change."""
-
-
-def check_identity(path: str | Path, found: dict[str, Any], expected: dict[str, Any]) -> None:
-    """Refuse an artifact whose model name, FFN shape or run id differs from ``expected``; the message names both."""
-    for key in ("model", "num_layers", "d_ff", "run_id"):
-        if key in expected and found.get(key) != expected[key]:
-            raise ArtifactMismatchError(
-                f"{path}: made for model {found.get('model')!r} ({found.get('num_layers')} layers x d_ff "
-                f"{found.get('d_ff')}, run {found.get('run_id')!r}) but this run uses model {expected.get('model')!r} "
-                f"({expected.get('num_layers')} layers x d_ff {expected.get('d_ff')}, run {expected.get('run_id')!r}); "
-                f"field {key!r} differs"
-            )
 
 
 class FeatureStore:

@@ -13,8 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from scipy.stats import binomtest
-
+from hneuron_eval.core.stats import wilson_ci
 from hneuron_eval.judges.labels import Labelled
 from hneuron_eval.suite.kinds import classify, get_kind
 
@@ -32,8 +31,8 @@ def rate(items: Sequence[tuple[float, bool]]) -> dict[str, Any] | None:
     hits = sum(w for w, flag in items if flag)
     n_eff = total**2 / sum(w * w for w, _ in items)
     n = max(1, round(n_eff))
-    ci = binomtest(min(n, round(n * hits / total)), n).proportion_ci(method="wilson")
-    return {"value": round(hits / total, 4), "low": round(ci.low, 4), "high": round(ci.high, 4),
+    low, high = wilson_ci(min(n, round(n * hits / total)), n)
+    return {"value": round(hits / total, 4), "low": round(low, 4), "high": round(high, 4),
             "n": len(items), "hits": sum(1 for _, flag in items if flag), "n_eff": round(n_eff, 1)}
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from hneuron_eval.errors import HNeuronError
 from hneuron_eval.core.fileio import atomic_path, write_json_atomic
+from hneuron_eval.errors import HNeuronError
 from hneuron_eval.judges.features import FEATURE_VERSION, NGRAMS, dense, ngram_text
 from hneuron_eval.judges.labels import Labelled, classes_for, gold_of
 from hneuron_eval.judges.rules import RULE

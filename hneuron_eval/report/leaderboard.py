@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import binomtest, bootstrap, false_discovery_control
+from scipy.stats import binomtest, false_discovery_control
 
 from hneuron_eval.core.fileio import write_text_atomic
+from hneuron_eval.core.stats import bootstrap_ci
 from hneuron_eval.report.html import render_html
 from hneuron_eval.report.runs import EvalRun, RunWarning, find_runs
-
-SEED = 0  # of every bootstrap: tables are reproducible byte for byte
 
 
 @dataclass(frozen=True)
@@ -267,9 +266,7 @@ def _change(base: EvalRun, run: EvalRun, column: Column, n_boot: int) -> Change 
     delta = float(sum(wi * d.mean() for wi, d in zip(w, arrays)))
     ci = None
     if all(len(d) >= 2 for d in arrays):
-        res = bootstrap(tuple(arrays), lambda *xs: sum(wi * x.mean() for wi, x in zip(w, xs)), vectorized=False,
-                        n_resamples=n_boot, method="percentile", random_state=np.random.default_rng(SEED))
-        ci = (float(res.confidence_interval.low), float(res.confidence_interval.high))
+        ci = bootstrap_ci(arrays, lambda *xs: sum(wi * x.mean() for wi, x in zip(w, xs)), n_boot)
     p = float(binomtest(up, up + down).pvalue) if up + down else 1.0
     return Change(delta, ci, up, down, int(sum(len(d) for d in arrays)), p)
 
@@ -347,10 +344,7 @@ def _slope(model: str, column: Column, arm: str, runs: list[EvalRun], n_boot: in
     def fit(*rows: np.ndarray) -> float:
         return float(np.polyfit(x, [r.mean() for r in rows], 1)[0])
 
-    res = bootstrap(ys, fit, paired=True, vectorized=False, n_resamples=n_boot, method="percentile",
-                    random_state=np.random.default_rng(SEED))
-    return Slope(model, column, arm, fit(*ys), (float(res.confidence_interval.low),
-                                                 float(res.confidence_interval.high)), len(pairs), len(docs))
+    return Slope(model, column, arm, fit(*ys), bootstrap_ci(ys, fit, n_boot, paired=True), len(pairs), len(docs))
 
 
 # ---- rendering -------------------------------------------------------------------------------------

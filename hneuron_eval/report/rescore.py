@@ -17,8 +17,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from hneuron_eval.errors import HNeuronError
 from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
+from hneuron_eval.errors import HNeuronError
 from hneuron_eval.judges.labels import TASK_KINDS
 from hneuron_eval.suite.kinds import METRICS, classify, get_kind
 

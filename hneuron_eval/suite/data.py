@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hneuron_eval.suite.readers import DataError, data_path, read_jsonl, read_qa_tsv
 from hneuron_eval.judges.answers import canonical_answer
+from hneuron_eval.suite.readers import DataError, data_path, read_jsonl, read_qa_tsv
 
 SEED = 1234  # fixed order of the interleaved / paired docs (documented in tasks/README.md)
 TRIVIA_DEV = ("triviaqa", "triviaqa_unfiltered_dev.dpr-test.tsv")

@@ -30,7 +30,7 @@ class HNTask(ConfigurableTask):
         judge = judges.judge_from_metadata(meta)
         meta["hn_judge_version"] = f"{judge.name}:{judge.version}"
         config["metadata"] = meta
-        config["process_results"] = self._scorer(judge, config["task"])
+        config["process_results"] = self._scorer(judge)
         metrics = [{"metric": m, "aggregation": "mean", "higher_is_better": METRICS[m]} for m in self.kind.metrics]
         if self.kind.monitored:  # reported only when a detector watched the generation (hneuron-hf detector=)
             metrics += [{"metric": m, "aggregation": agg, "higher_is_better": hib}
@@ -43,14 +43,14 @@ class HNTask(ConfigurableTask):
             }
         super().__init__(config=config, **kwargs)
 
-    def _scorer(self, judge: judges.Judge, task: str):
+    def _scorer(self, judge: judges.Judge):
         kind = self.kind
 
         def process_results(doc: dict, results: list) -> dict:
             cls = classify(kind.name, doc, results, judge)
             metrics: dict = kind.measure(doc, cls)
             if kind.monitored:
-                watched, score, controls = monitor.take_score(task, doc)
+                watched, score, controls = monitor.score_of(results)
                 if watched:
                     metrics.update(monitor.detector_metrics(score, cls, controls))
             return metrics

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hneuron_eval.suite.readers import DataError, read_jsonl
 from hneuron_eval.suite.data import make_doc, str_field, str_list, to_dataset
 from hneuron_eval.suite.kinds import KINDS
+from hneuron_eval.suite.readers import DataError, read_jsonl
 
 
 def load_user_jsonl(hn_data_file: str, hn_kind: str, config_source: str | None = None, **_metadata: Any):

@@ -24,11 +24,11 @@ from pathlib import Path
 from sklearn.metrics import cohen_kappa_score
 
 from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
+from hneuron_eval.core.provenance import utc_now
 from hneuron_eval.judges import get_judge
 from hneuron_eval.judges.check import evaluate, markdown
 from hneuron_eval.judges.labels import read_labels
 from hneuron_eval.judges.quality import QUALITY_FILE
-from hneuron_eval.core.provenance import utc_now
 
 ROOT = Path(__file__).resolve().parents[2]
 

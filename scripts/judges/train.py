@@ -19,9 +19,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from hneuron_eval.core.provenance import utc_now
 from hneuron_eval.judges.labels import Labelled, read_many, task_kind
 from hneuron_eval.judges.learned import LearnedJudge, fit_judge
-from hneuron_eval.core.provenance import utc_now
 from hneuron_eval.suite.data import references
 
 
