@@ -17,8 +17,13 @@ _LAZY = {
     "MaskError": "hneuron_eval.core.masks",
     "NeuronScaling": "hneuron_eval.core.intervention",
     "scale_neurons": "hneuron_eval.core.intervention",
+    "RunKind": "hneuron_eval.core.run_kind",
     "resolve_ffn": "hneuron_eval.core.sites",
     "FFN_SITES": "hneuron_eval.core.sites",
+    "FFNSite": "hneuron_eval.core.sites",
+    "register_site": "hneuron_eval.core.sites",
+    "HNeuronProbe": "hneuron_eval.core.probe",
+    "HNeuronError": "hneuron_eval.errors",
     "load_model": "hneuron_eval.harness.builtin_models",
 }
 

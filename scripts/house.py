@@ -18,7 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "hneuron_eval"
 FORBIDDEN = (("hneuron_eval.harness", "hneuron_eval.identify"), ("hneuron_eval.core", "hneuron_eval.identify"),
-             ("hneuron_eval.core", "hneuron_eval.harness"))
+             ("hneuron_eval.core", "hneuron_eval.harness"),
+             # the modules of the harness before the wings (the "before" report)
+             ("hneuron_eval.lm_model", "hneuron_eval.identify"), ("hneuron_eval.monitor", "hneuron_eval.identify"))
 
 
 def modules() -> dict[str, Path]:
@@ -41,10 +43,12 @@ def imports(name: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             found.add(base)
             found.update(f"{base}.{a.name}" for a in node.names)
-    return {m for m in found if m in known and m != name}
+    # a module always runs its ancestors' __init__ first; importing them is no arrow of its own
+    return {m for m in found if m in known and m != name and not name.startswith(m + ".")}
 
 
 def wing(name: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from cett_reference import direct_cett
 from identify_fixtures import tiny_gpt2, tiny_llama
 
-from hneuron_eval.core.cett import CETTExtractor, FeatureRow, direct_cett, model_body
+from hneuron_eval.core.cett import CETTExtractor, FeatureRow, model_body
 
 ROWS = [
     FeatureRow("a", [2, 5, 6, 7], [8, 9, 10, 1], (1, 3)),

@@ -188,3 +188,18 @@ def test_identify_stages_are_subcommands(capsys):
             main([command, "--help"])
         assert exc.value.code == 0
         assert "--out" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, new", [
+    (["sweep", "--model", "m", "--mask", "x.hneurons.json", "--tasks", "t", "--out", "o", "--mode", "hook"],
+     "--scale-via"),
+    (["probe", "--out", "run", "--mode", "1-vs-1"], "--contrast"),
+    (["identify", "--model", "m", "--out", "run", "--mode", "3-vs-1"], "--contrast"),
+])
+def test_old_option_spellings_name_the_new_ones(argv, new, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert f"--mode is now called {new}" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before anything was written

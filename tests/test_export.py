@@ -11,8 +11,9 @@ from lm_helpers import generate, loglik  # tests/ is on sys.path (conftest.py)
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
+from hneuron_eval.cli import export as export_cli
 from hneuron_eval.core.masks import MaskShapeError, ModelSpec, Neuron, NeuronMask
-from hneuron_eval.harness.export import CONFIG_KEY, RECORD, add_export_command, export_folded
+from hneuron_eval.harness.export import CONFIG_KEY, RECORD, export_folded
 from hneuron_eval.harness.lm_model import HNeuronLM
 
 MASKED = {0: list(range(0, 48, 3)), 1: list(range(1, 48, 2))}
@@ -180,7 +181,7 @@ def test_mask_for_another_model_refused_before_writing(tiny_llama_dir, tmp_path,
 
 def test_export_command(tiny_llama_dir, mask_file, tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="hneuron-eval")
-    add_export_command(parser.add_subparsers())
+    export_cli.register(parser.add_subparsers())
     out = tmp_path / "out"
     args = parser.parse_args(["export", "--model", str(tiny_llama_dir), "--mask", str(mask_file), "--out", str(out)])
     assert (args.alpha, args.force, args.dtype) == (None, False, "float32")

@@ -11,7 +11,8 @@ import pytest
 from scipy.stats import binomtest, false_discovery_control
 
 from hneuron_eval.cli import main
-from hneuron_eval.report.leaderboard import Change, build_leaderboard
+from hneuron_eval.report.leaderboard import build_leaderboard
+from hneuron_eval.report.types import Change, Untested
 
 N = 40
 
@@ -95,7 +96,7 @@ def test_paired_tests_correction_and_slopes(runs, tmp_path):
     assert h0.significant and h0.ci[0] > 0
     assert rows["H-neurons α=2"].changes["t1/rate"].significant  # 10 down, 0 up: p = 0.002, survives BH
     assert not rows["random #0 α=0"].changes["t1/rate"].significant
-    assert rows["H-neurons α=3"].changes["t1/rate"] == "n/a (no logged samples)"
+    assert rows["H-neurons α=3"].changes["t1/rate"] == Untested("n/a (no logged samples)")
     assert rows["H-neurons α=3"].changes["g/score"] == "n/a (no logged samples)"  # never a test on part of a group
     unchanged = rows["H-neurons α=0"].changes["t2/acc"]
     assert (unchanged.up, unchanged.down, unchanged.p, unchanged.ci) == (0, 0, 1.0, (0.0, 0.0))

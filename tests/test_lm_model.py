@@ -120,7 +120,24 @@ def test_lm_eval_cli_end_to_end(tiny_llama_dir, mask_file, tmp_path):
     assert result["results"]["hn_test_tiny"]["acc,none"] is not None
     recorded = result["config"]["hneuron"]
     assert recorded["mask"] == str(mask_file) and recorded["alpha"] == 0.0 and recorded["scale_via"] == "hook"
+    assert recorded["kind"] == "hneurons"  # the run kind is recorded, not read from the mask's provenance
     assert recorded["mask_sha256"] == NeuronMask.load(mask_file).sha256() and recorded["num_neurons"] == 40
+
+
+def test_ffn_site_model_arg_for_an_architecture_outside_the_table(tiny_llama_dir, mask_file, monkeypatch):
+    """ffn_site= makes a model whose model_type the table lacks usable, checked at load like the table's entries."""
+    from hneuron_eval.core.sites import FFN_SITES, UnsupportedArchitectureError
+
+    reference = loglik(make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0))
+    monkeypatch.delitem(FFN_SITES, "llama")  # as if llama were unknown; restored after the test
+    with pytest.raises(UnsupportedArchitectureError, match="not supported"):
+        make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0)
+    user = make(HNeuronLM, tiny_llama_dir, mask=str(mask_file), alpha=0, ffn_site="model.layers:mlp.down_proj")
+    assert loglik(user) == reference
+    with pytest.raises(UnsupportedArchitectureError, match=r"model\.layers\.0\.mlp\.up_proj has weight shape"):
+        make(HNeuronLM, tiny_llama_dir, ffn_site="model.layers:mlp.up_proj")
+    with pytest.raises(UnsupportedArchitectureError, match=r"module model\.layers\.0\.mlp\.gone does not exist"):
+        make(HNeuronLM, tiny_llama_dir, ffn_site="model.layers:mlp.gone")
 
 
 def test_batch_size_auto(tiny_llama_dir, mask_file):

@@ -191,3 +191,30 @@ def test_describe_mentions_the_essentials():
     text = make_mask().describe()
     for part in ("sha256", "4 layers x d_ff 16", "3 (46.875 per mille", "L0:1, L2:2", "method: test"):
         assert part in text
+
+
+def test_a_mask_says_whether_it_is_a_control(tmp_path):
+    """``kind`` is a field of the file: a random control is one by its kind, not by its provenance text."""
+    from hneuron_eval.core.run_kind import RunKind
+
+    mask = make_mask()
+    control = mask.random_control(seed=1)
+    assert (mask.kind, control.kind) == (RunKind.HNEURONS, RunKind.CONTROL)
+    path = control.save(tmp_path / "c.hneurons.json")
+    assert json.loads(path.read_text())["kind"] == "control"
+    relabelled = {**json.loads(path.read_text()), "provenance": {"method": "anything"}}
+    assert NeuronMask.from_dict(relabelled).kind is RunKind.CONTROL
+    assert control.sha256() == NeuronMask.load(path).sha256()  # the kind does not change what the mask does
+    with pytest.raises(MaskError, match=r"field 'kind': expected 'hneurons' or 'control', got 'baseline'"):
+        NeuronMask.from_dict({**json.loads(path.read_text()), "kind": "baseline"})
+
+
+def test_a_mask_file_written_before_kinds_reads_its_kind_from_the_method():
+    """Files of format 1 without ``kind`` (the committed masks) keep meaning what they meant."""
+    from hneuron_eval.core.run_kind import RunKind
+
+    data = make_mask().to_dict()
+    del data["kind"]
+    assert NeuronMask.from_dict(data).kind is RunKind.HNEURONS
+    data["provenance"] = {"method": "random-control", "seed": 0}
+    assert NeuronMask.from_dict(data).kind is RunKind.CONTROL

@@ -53,3 +53,48 @@ def test_layout_from_config_only(tiny_llama_dir):
     layout = resolve_ffn_pretrained(str(tiny_llama_dir))
     assert (layout.num_layers, layout.d_ff) == (N_LAYERS, D_FF)
     assert layout.down_projs[0].weight.device.type == "meta"
+
+
+def _bert():
+    from transformers import BertConfig, BertForMaskedLM
+
+    return BertForMaskedLM(BertConfig(hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4))
+
+
+def test_a_user_site_adds_an_architecture_and_is_checked_on_load(monkeypatch):
+    """register_site / ffn_site= name the down projections of a model outside the table, with the table's checks."""
+    from hneuron_eval import FFNSite, register_site
+    from hneuron_eval.core.sites import parse_site
+
+    model = _bert()
+    monkeypatch.setitem(FFN_SITES, "bert", FFNSite(layers=("nowhere",), down_proj="x"))  # removed after the test
+    with pytest.raises(UnsupportedArchitectureError, match=r"none of the layer paths \('nowhere',\) exists"):
+        resolve_ffn(model)
+    with pytest.raises(UnsupportedArchitectureError, match="already has the site"):
+        register_site("bert", parse_site("bert.encoder.layer:output.dense"))
+    register_site("bert", parse_site("bert.encoder.layer:output.dense"), replace=True)
+    layout = resolve_ffn(model)
+    assert (layout.num_layers, layout.d_ff, layout.transposed) == (2, 48, False)
+    assert layout.down_projs[1] is model.bert.encoder.layer[1].output.dense
+
+    register_site("bert", parse_site("bert.encoder.layer:output.nope"), replace=True)
+    with pytest.raises(UnsupportedArchitectureError, match=r"module bert\.encoder\.layer\.0\.output\.nope does not exist"):
+        resolve_ffn(model)
+    register_site("bert", parse_site("bert.encoder.layer:intermediate.dense"), replace=True)  # the up projection
+    with pytest.raises(UnsupportedArchitectureError) as exc:
+        resolve_ffn(model)
+    assert "bert.encoder.layer.0.intermediate.dense has weight shape (48, 32)" in str(exc.value)
+    assert "hidden size 32, shape (32, 'd_ff')" in str(exc.value)
+
+
+@pytest.mark.parametrize("text", ["model.layers", "model.layers:", ":mlp.down_proj", "a:b:sideways", "a:b:transposed:x"])
+def test_a_malformed_site_is_refused(text):
+    from hneuron_eval.core.sites import parse_site
+
+    with pytest.raises(UnsupportedArchitectureError, match=r"expected LAYERS:DOWN_PROJ\[:transposed\]"):
+        parse_site(text)
+
+
+def test_unsupported_architecture_names_the_way_to_add_it():
+    with pytest.raises(UnsupportedArchitectureError, match=r"ffn_site=LAYERS:DOWN_PROJ .*register_site"):
+        resolve_ffn(_bert())

@@ -7,6 +7,7 @@ import sys
 from dataclasses import fields
 from typing import Any
 
+from hneuron_eval.cli.common import HelpFormatter, renamed
 from hneuron_eval.core.provenance import command_line
 from hneuron_eval.identify.fitting import CONTRASTS
 from hneuron_eval.identify.run import DEFAULT_C_GRID, RunConfig
@@ -15,17 +16,6 @@ from hneuron_eval.identify.run import DEFAULT_C_GRID, RunConfig
 CPU_TOKENS_PER_S_135M = 107
 #: Above this estimate a run on the CPU starts with a warning.
 WARN_HOURS = 0.5
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """Appends each option's default to its help, when it has one."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "%(default)" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS)) \
-                or not action.option_strings:
-            return text
-        return f"{text} (default: %(default)s)"
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -67,6 +57,7 @@ def _probe_options(p: argparse.ArgumentParser, keep: bool) -> None:
     g = p.add_argument_group("stage 3, probe" + (" (default: the run's setting)" if keep else ""))
     g.add_argument("--contrast", choices=CONTRASTS, default=None if keep else RunConfig.contrast,
                    help="3-vs-1: hallucinated answer tokens vs faithful answer and all other tokens")
+    renamed(p, "--mode", "--contrast")
     g.add_argument("--c-grid", type=float, nargs="+", default=None if keep else list(DEFAULT_C_GRID),
                    help="inverse L1 strengths to choose from")
     g.add_argument("--suppress-questions", type=int, default=None if keep else RunConfig.suppress_questions,
@@ -179,7 +170,7 @@ def _command(args: argparse.Namespace) -> str:
     return getattr(args, "command_line", None) or command_line("hneuron-eval", sys.argv[1:])
 
 
-def add_identify_commands(subparsers: Any) -> None:
+def register(subparsers: Any) -> None:
     """Add the identify, sample, features, probe and evaluate subcommands."""
     p = subparsers.add_parser(
         "identify", formatter_class=HelpFormatter, help="all four stages of the H-neuron identification (resumable)",

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hneuron_eval.cli.common import HelpFormatter
+
 SEALED_TEST = Path("results/judges/round3/sealed_test.jsonl")  # in a checkout of the project
 GATE_FAILED = 3  # judge-check's exit status when a --min-* goal is missed (errors exit 1)
 
@@ -32,10 +34,10 @@ def judge_from_args(args: argparse.Namespace) -> Any:
     return get_judge(args.judge, **options)
 
 
-def add_judge_commands(sub: argparse._SubParsersAction, formatter: type) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     """Register ``judge-check``, ``judge-explain`` and ``rescore``."""
     p = sub.add_parser(
-        "judge-check", formatter_class=formatter,
+        "judge-check", formatter_class=HelpFormatter,
         help="how often a judge agrees with blind labels (default: the sealed test), per task side and class",
         description="Classes every labelled response with the judge and prints agreement per task side, precision "
         "and recall per class (weighted to the pool the labels were drawn from; Wilson 95%% intervals) and the "
@@ -51,7 +53,7 @@ def add_judge_commands(sub: argparse._SubParsersAction, formatter: type) -> None
     p.set_defaults(func=_judge_check)
 
     e = sub.add_parser(
-        "judge-explain", formatter_class=formatter,
+        "judge-explain", formatter_class=HelpFormatter,
         help="the learned judge's class for one response, and the features that decided it",
         description="Prints, as JSON, the class the learned judge gives one response of a task, every class's score "
         "and the features that separate the chosen class from the runner-up (value after scaling, and push).",
@@ -68,7 +70,8 @@ def add_judge_commands(sub: argparse._SubParsersAction, formatter: type) -> None
     e.set_defaults(func=_judge_explain)
 
     r = sub.add_parser(
-        "rescore", formatter_class=formatter, help="re-score lm-eval output folders of the suite with another judge",
+        "rescore", formatter_class=HelpFormatter,
+        help="re-score lm-eval output folders of the suite with another judge",
         description="Recomputes every per-document metric of the logged hn_* samples with the judge, and the "
         "task and group aggregates as lm-eval computes them; rewrites the samples and results files (each "
         "atomically) of the given folders (--in-place) or of copies (--out), and records the judge it replaced "

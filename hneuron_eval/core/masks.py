@@ -34,6 +34,11 @@ _MODEL_KEYS = {"name", "architecture", "model_type", "num_layers", "d_ff"}
 _NEURON_KEYS = {"layer", "index", "weight", "alpha"}
 
 
+def control_mask_name(seed: int, stem: str = "") -> str:
+    """The file name of the random control drawn with ``seed`` (``[<stem>.]random-seed<seed>.hneurons.json``)."""
+    return f"{stem}.random-seed{seed}{SUFFIX}" if stem else f"random-seed{seed}{SUFFIX}"
+
+
 class MaskError(HNeuronError, ValueError):
     """A mask file or mask object is invalid; the message names the file and the field."""
 

@@ -100,6 +100,19 @@ def resolve_pretrained(name_or_path: str) -> str:
     return name_or_path
 
 
+def load_model(name_or_path: str, dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
+    """(model in eval mode, tokenizer) of a built-in name, a local HF folder or a hub id."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not isinstance(getattr(torch, dtype, None), torch.dtype):
+        raise ValueError(f"dtype must name a torch dtype (float32, bfloat16, float16), got {dtype!r}")
+    path = resolve_pretrained(name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
+    return model, tokenizer
+
+
 def _hub_offline() -> bool:
     return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
                for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))

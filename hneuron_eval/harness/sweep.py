@@ -22,8 +22,9 @@ from typing import Any
 
 from hneuron_eval import __version__
 from hneuron_eval.core.fileio import apply_umask, write_json_atomic
-from hneuron_eval.core.masks import NeuronMask
+from hneuron_eval.core.masks import NeuronMask, control_mask_name
 from hneuron_eval.core.provenance import utc_now
+from hneuron_eval.core.run_kind import RunKind
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class SweepConfig:
     """One evaluated configuration: no intervention, the H-neuron mask, or a random control, at one alpha."""
 
     name: str  # folder name under the sweep's output
-    kind: str  # "baseline" | "hneurons" | "random"
+    kind: RunKind
     alpha: float | None  # None for the baseline
     seed: int | None = None  # random control's seed
     mask: str | None = None  # mask path as recorded in model_args
@@ -78,15 +79,15 @@ def plan_sweep(alphas: Sequence[float], controls: int, mask_path: str, control_d
         raise ValueError(f"--controls must be >= 0, got {controls}")
     if not alphas:
         raise ValueError("--alphas: give at least one alpha")
-    configs = [SweepConfig("baseline", "baseline", None)]
+    configs = [SweepConfig("baseline", RunKind.BASELINE, None)]
     for alpha in alphas:
         if alpha == 1.0:
             continue
         label = alpha_label(alpha)
-        configs.append(SweepConfig(f"hneurons-alpha{label}", "hneurons", alpha, mask=mask_path))
+        configs.append(SweepConfig(f"hneurons-alpha{label}", RunKind.HNEURONS, alpha, mask=mask_path))
         configs.extend(
-            SweepConfig(f"random-seed{seed}-alpha{label}", "random", alpha, seed,
-                        f"{control_dir}/random-seed{seed}.hneurons.json")
+            SweepConfig(f"random-seed{seed}-alpha{label}", RunKind.CONTROL, alpha, seed,
+                        f"{control_dir}/{control_mask_name(seed)}")
             for seed in range(controls)
         )
     return configs
@@ -112,7 +113,7 @@ def run_sweep(
     batch_size: int | str = 16,
     device: str = "cpu",
     dtype: str = "float32",
-    mode: str = "auto",
+    scale_via: str = "auto",
     apply_chat_template: bool = False,
     include_path: str | None = None,
     seed: int = 0,
@@ -148,7 +149,7 @@ def run_sweep(
         "limit": limit,
         "apply_chat_template": apply_chat_template,
         "dtype": dtype,
-        "mode": mode,
+        "scale_via": scale_via,
         "seed": seed,
         "include_path": include_path,
     }
@@ -171,13 +172,13 @@ def run_sweep(
         from tqdm.auto import tqdm
 
         lm = _load_model(model, batch_size, device, dtype)
-        extra = {"dtype": dtype, **({"mode": mode} if mode != "auto" else {})}
+        extra = {"dtype": dtype, **({"scale_via": scale_via} if scale_via != "auto" else {})}
         with tqdm(total=len(configs), initial=len(configs) - len(todo), desc="sweep configurations",
                   unit="config") as bar:
             for config in todo:
                 bar.set_postfix_str(config.name)
                 _evaluate(lm, config, model, extra, tasks, out, limit, batch_size, apply_chat_template,
-                          task_manager, seed, mode, command)
+                          task_manager, seed, scale_via, command)
                 manifest["finished"][config.name] = utc_now()
                 write_json_atomic(out / MANIFEST, manifest)
                 finished += 1
@@ -224,7 +225,7 @@ def _open_manifest(out: Path, settings: dict[str, Any], command: str) -> dict[st
 def _write_control_masks(h_mask: NeuronMask, controls: int, folder: Path) -> None:
     """Random controls with the mask's per-layer counts; written once, so a resumed sweep reuses them."""
     for seed in range(controls):
-        path = folder / f"random-seed{seed}.hneurons.json"
+        path = folder / control_mask_name(seed)
         if not path.is_file():
             h_mask.random_control(seed).save(path)
 
@@ -237,12 +238,12 @@ def _load_model(model: str, batch_size: int | str, device: str, dtype: str):
 
 def _evaluate(lm, config: SweepConfig, model: str, extra: dict[str, Any], tasks: Sequence[str], out: Path,
               limit: float | None, batch_size: int | str, apply_chat_template: bool, task_manager: Any,
-              seed: int, mode: str, command: str) -> None:
+              seed: int, scale_via: str, command: str) -> None:
     """One configuration through lm-eval's evaluator, saved as lm_eval's CLI saves a run, then renamed into place."""
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
 
-    lm.set_scaling(NeuronMask.load(config.mask) if config.mask else None, config.alpha, mode)
+    lm.set_scaling(NeuronMask.load(config.mask) if config.mask else None, config.alpha, scale_via)
     model_args = model_args_string(model, config, extra)
     partial = out / f".{config.name}.partial"
     tracker = EvaluationTracker(output_path=str(partial))

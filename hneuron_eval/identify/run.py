@@ -88,10 +88,9 @@ class IdentifyRun:
             run.command = command
             return run
         from hneuron_eval.core.sites import resolve_ffn
-        from hneuron_eval.harness.builtin_models import resolve_pretrained
+        from hneuron_eval.harness.builtin_models import load_model
 
-        path = resolve_pretrained(config.model)
-        model, tok = _load(path, config.device)
+        model, tok = load_model(config.model, device=config.device)
         layout = resolve_ffn(model)
         info = {
             "run_id": uuid.uuid4().hex[:12],
@@ -133,9 +132,9 @@ class IdentifyRun:
 
     def model_and_tokenizer(self):
         if self._model is None:
-            from hneuron_eval.harness.builtin_models import resolve_pretrained
+            from hneuron_eval.harness.builtin_models import load_model
 
-            self._model, self._tokenizer = _load(resolve_pretrained(self.info["model"]), self.config.device)
+            self._model, self._tokenizer = load_model(self.info["model"], device=self.config.device)
         return self._model, self._tokenizer
 
     def slug(self) -> str:
@@ -168,15 +167,6 @@ def _upgrade(config: dict[str, Any]) -> dict[str, Any]:
 def _subset(questions: list[D.Question], n: int, seed: int) -> list[D.Question]:
     order = np.random.default_rng(seed).permutation(len(questions))[:n]
     return [questions[i] for i in order]
-
-
-def _load(path: str, device: str):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device).eval()
-    return model, tok
 
 
 def versions() -> dict[str, str]:

@@ -120,7 +120,7 @@ def probe(run: IdentifyRun, c_grid: list[float] | None = None, contrast: str | N
     """
     import time
 
-    from hneuron_eval.core.masks import ModelSpec, Neuron, NeuronMask
+    from hneuron_eval.core.masks import ModelSpec, Neuron, NeuronMask, control_mask_name
     from hneuron_eval.core.probe import HNeuronProbe
     from hneuron_eval.identify.fitting import best_c, select_c, training_rows
 
@@ -173,7 +173,7 @@ def probe(run: IdentifyRun, c_grid: list[float] | None = None, contrast: str | N
         "n_h_neurons": len(hn),
         "command": run.command,
     }
-    paths = run.path(f"{slug}.hneurons.json"), run.path(f"{slug}.random-seed{c.seed}.hneurons.json")
+    paths = run.path(f"{slug}.hneurons.json"), run.path(control_mask_name(c.seed, slug))
     for stale in paths:  # a re-run must not leave the masks of an earlier probe behind
         stale.unlink(missing_ok=True)
     if len(mask):

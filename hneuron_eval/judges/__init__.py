@@ -9,11 +9,11 @@ lm-eval-loadable or OpenAI-compatible model the rules' questions. A run picks on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from hneuron_eval.judges.answers import canonical_answer, clean_response, match_alias, normalize_answer
 from hneuron_eval.judges.model import JudgeEndpointError, ModelJudge, lm_eval_completer, openai_completer
+from hneuron_eval.judges.protocol import Judge, ResponseJudge
 from hneuron_eval.judges.rules import RULE, RULES_VERSION, RuleJudge
 
 __all__ = [
@@ -32,33 +32,6 @@ __all__ = [
     "match_alias",
     "normalize_answer",
 ]
-
-
-class Judge(Protocol):
-    """The decisions every task kind combines into its per-document class."""
-
-    name: str
-    version: str
-
-    def correct(self, question: str, response: str, aliases: Sequence[str]) -> bool: ...
-    def degenerate(self, question: str, response: str, echo: bool = True) -> bool: ...
-    def declined(self, question: str, response: str) -> bool: ...
-    def noncommittal(self, question: str, response: str) -> bool: ...
-    def refused(self, question: str, response: str) -> bool: ...
-    def attempted(self, request: str, response: str) -> bool: ...
-    def rejects_premise(self, question: str, response: str, corrections: Sequence[str] = ()) -> bool: ...
-    def retracted(self, question: str, response: str) -> bool: ...
-    def flipped(self, question: str, response: str, aliases: Sequence[str]) -> bool: ...
-
-
-@runtime_checkable
-class ResponseJudge(Protocol):
-    """A judge that classes a whole response itself instead of answering the kinds' decisions."""
-
-    name: str
-    version: str
-
-    def classify_response(self, kind: str, doc: dict, text: str) -> str: ...
 
 
 JUDGES = ("rule", "learned", "lm_eval", "openai")

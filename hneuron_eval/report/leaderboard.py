@@ -25,70 +25,11 @@ import numpy as np
 from scipy.stats import binomtest, false_discovery_control
 
 from hneuron_eval.core.fileio import write_text_atomic
+from hneuron_eval.core.run_kind import RunKind
 from hneuron_eval.core.stats import bootstrap_ci
 from hneuron_eval.report.html import render_html
 from hneuron_eval.report.runs import EvalRun, RunWarning, find_runs
-
-
-@dataclass(frozen=True)
-class Column:
-    """A task (or group) metric; ``members`` are the leaf tasks whose logged samples it is computed from."""
-
-    task: str
-    metric: str
-    higher_is_better: bool | None
-    members: tuple[str, ...]
-
-    @property
-    def key(self) -> str:
-        return f"{self.task}/{self.metric}"
-
-    @property
-    def is_group(self) -> bool:
-        return self.members != (self.task,)
-
-    @property
-    def arrow(self) -> str:
-        return {True: "↑", False: "↓", None: ""}[self.higher_is_better]
-
-
-@dataclass(frozen=True)
-class Change:
-    """A run's change on one column against its model's baseline, from the documents both logged."""
-
-    delta: float
-    ci: tuple[float, float] | None
-    up: int
-    down: int
-    docs: int
-    p: float
-    q: float = math.nan
-    significant: bool = False
-
-    def mark(self) -> str:
-        return "*" if self.significant else ""
-
-
-@dataclass
-class Row:
-    """One model x intervention: lm-eval's values per column and, for intervened runs, the paired changes."""
-
-    run: EvalRun
-    values: dict[str, tuple[float, float | None] | None]
-    changes: dict[str, Change | str] = field(default_factory=dict)  # str: why there is no test
-
-
-@dataclass(frozen=True)
-class Slope:
-    """Change of a metric per unit alpha, fitted to per-configuration means over shared documents."""
-
-    model: str
-    column: Column
-    arm: str  # "H-neurons" | "random controls"
-    slope: float
-    ci: tuple[float, float]
-    configs: int
-    docs: int
+from hneuron_eval.report.types import Change, Column, Row, Slope, Untested
 
 
 @dataclass
@@ -219,12 +160,12 @@ def _same_everywhere(runs: list[EvalRun], task: str, a: str, b: str) -> bool:
 
 
 def _rows(runs: list[EvalRun], columns: list[Column], n_boot: int) -> list[Row]:
-    baselines = {r.model_label: r for r in runs if r.intervention.kind == "none"}
+    baselines = {r.model_label: r for r in runs if r.intervention.kind is RunKind.BASELINE}
     rows = []
     for run in runs:
         base = baselines.get(run.model_label)
         row = Row(run, {c.key: run.metric(c.task, c.metric) for c in columns})
-        if run.intervention.kind != "none":
+        if run.intervention.kind is not RunKind.BASELINE:
             for column in columns:
                 if row.values[column.key] is None:
                     continue
@@ -234,31 +175,31 @@ def _rows(runs: list[EvalRun], columns: list[Column], n_boot: int) -> list[Row]:
     return rows
 
 
-def _paired(base: EvalRun, run: EvalRun, task: str, metric: str) -> np.ndarray | str:
+def _paired(base: EvalRun, run: EvalRun, task: str, metric: str) -> np.ndarray | Untested:
     """Per-document differences run - base over the documents both logged, or why there are none."""
     a, b = base.samples(task), run.samples(task)
     if a is None or b is None:
-        return "n/a (no logged samples)"
+        return Untested("n/a (no logged samples)")
     shared = sorted(d for d in set(a) & set(b) if metric in a[d] and metric in b[d])
     if not shared:
-        return "n/a (no shared documents)"
+        return Untested("n/a (no shared documents)")
     return np.array([b[d][metric] - a[d][metric] for d in shared])
 
 
-def _change(base: EvalRun, run: EvalRun, column: Column, n_boot: int) -> Change | str:
+def _change(base: EvalRun, run: EvalRun, column: Column, n_boot: int) -> Change | Untested:
     diffs = []
     for task in column.members:
         if column.is_group and base.metric(task, column.metric) is None:
             continue  # a member that does not report this metric
         d = _paired(base, run, task, column.metric)
-        if isinstance(d, str):
+        if isinstance(d, Untested):
             return d  # a member without logged samples: no test rather than a test on part of the group
         diffs.append((task, d))
     if not diffs:
-        return "n/a (no logged samples)"
+        return Untested("n/a (no logged samples)")
     weights = _group_weights(base, column, [t for t, _ in diffs])
     if weights is None:
-        return "n/a (group weighting not reproduced)"
+        return Untested("n/a (group weighting not reproduced)")
     w = np.array(weights, dtype=float) / sum(weights)
     arrays = [d for _, d in diffs]
     up = int(sum((d > 0).sum() for d in arrays))
@@ -300,7 +241,7 @@ def _family(rows: list[Row], fdr: float) -> list[tuple[Row, str]]:
     only make the correction stricter for the cells that can.
     """
     return [(row, key) for row in rows for key, c in row.changes.items()
-            if isinstance(c, Change) and min_attainable_p(c.up + c.down) < fdr]
+            if c.tested and min_attainable_p(c.up + c.down) < fdr]
 
 
 def _correct(rows: list[Row], fdr: float) -> None:
@@ -318,10 +259,10 @@ def _slopes(runs: list[EvalRun], columns: list[Column], n_boot: int) -> list[Slo
     out = []
     for model in sorted({r.model_label for r in runs}):
         mine = [r for r in runs if r.model_label == model]
-        base = [r for r in mine if r.intervention.kind == "none"]
+        base = [r for r in mine if r.intervention.kind is RunKind.BASELINE]
         for column in (c for c in columns if not c.is_group):
-            for arm, kind in (("H-neurons", "hneurons"), ("random controls", "random")):
-                arm_runs = base + [r for r in mine if r.intervention.kind == kind and r.intervention.alpha is not None]
+            for arm, kind in (("H-neurons", RunKind.HNEURONS), ("random controls", RunKind.CONTROL)):
+                arm_runs = base + [r for r in mine if r.intervention.kind is kind and r.intervention.alpha is not None]
                 slope = _slope(model, column, arm, arm_runs, n_boot)
                 if slope is not None:
                     out.append(slope)
@@ -329,7 +270,7 @@ def _slopes(runs: list[EvalRun], columns: list[Column], n_boot: int) -> list[Slo
 
 
 def _slope(model: str, column: Column, arm: str, runs: list[EvalRun], n_boot: int) -> Slope | None:
-    alphas = [1.0 if r.intervention.kind == "none" else float(r.intervention.alpha) for r in runs]  # type: ignore
+    alphas = [1.0 if r.intervention.kind is RunKind.BASELINE else float(r.intervention.alpha) for r in runs]  # type: ignore
     logged = [r.samples(column.task) for r in runs]
     pairs = [(a, s) for a, s in zip(alphas, logged) if s is not None]
     if len({a for a, _ in pairs}) < 2:
@@ -367,11 +308,11 @@ def _value_cell(value: tuple[float, float | None] | None) -> str:
     return f"{_fmt(v)} ± {_fmt(se)}" if se is not None else _fmt(v)
 
 
-def _change_cell(change: Change | str | None) -> str:
+def _change_cell(change: Change | Untested | None) -> str:
     if change is None:
         return ""
-    if isinstance(change, str):
-        return change
+    if not change.tested:
+        return change.reason
     return f"{_fmt(change.delta, signed=True)}{change.mark()}"
 
 
@@ -424,8 +365,8 @@ def _markdown(board: Leaderboard) -> str:
             if ch is None:
                 continue
             lead = [row.run.model_label, row.run.intervention.label, c.key]
-            if isinstance(ch, str):
-                lines.append("| " + " | ".join(lead + [ch] + [""] * 7) + " |")
+            if not ch.tested:
+                lines.append("| " + " | ".join(lead + [ch.reason] + [""] * 7) + " |")
                 continue
             ci = f"[{_fmt(ch.ci[0], signed=True)}, {_fmt(ch.ci[1], signed=True)}]" if ch.ci else "n/a"
             lines.append("| " + " | ".join(lead + [_fmt(ch.delta, signed=True), ci, str(ch.up), str(ch.down),
@@ -451,7 +392,7 @@ def _markdown(board: Leaderboard) -> str:
 
 
 def _n_tests(board: Leaderboard) -> int:
-    return sum(isinstance(c, Change) for row in board.rows for c in row.changes.values())
+    return sum(c.tested for row in board.rows for c in row.changes.values())
 
 
 def _n_family(board: Leaderboard) -> int:
@@ -480,8 +421,8 @@ def _csv(board: Leaderboard) -> str:
             ch = row.changes.get(c.key)
             test = ([ch.delta, *(ch.ci or ("", "")), ch.up, ch.down, ch.docs, ch.p, "" if math.isnan(ch.q) else ch.q,
                      ch.significant, ""]
-                    if isinstance(ch, Change) else [""] * 9 + [ch or ""])
-            writer.writerow([row.run.model_label, i.label, i.kind, "" if i.alpha is None else i.alpha,
+                    if ch is not None and ch.tested else [""] * 9 + [ch.reason if ch else ""])
+            writer.writerow([row.run.model_label, i.label, i.kind.value, "" if i.alpha is None else i.alpha,
                              "" if i.seed is None else i.seed, i.mask_sha256 or "", c.task, c.metric,
                              c.higher_is_better,
                              value[0], "" if value[1] is None else value[1], *test, *agreement[c.key]])
@@ -507,12 +448,13 @@ def _html(board: Leaderboard) -> str:
             value = row.values[c.key]
             cells[c.key] = None if value is None else {"text": _value_cell(value), "sort": value[0]}
             ch = row.changes.get(c.key)
-            if isinstance(ch, Change):
+            if ch is not None and ch.tested:
                 better = (ch.delta > 0) == bool(c.higher_is_better)
                 cls = ("sig-up" if better else "sig-down") if ch.significant else ""
                 cells[c.key + ":delta"] = {"text": _change_cell(ch), "sort": ch.delta, "class": cls}
             else:
-                cells[c.key + ":delta"] = {"text": ch or "", "sort": None, "class": "na" if ch else ""}
+                reason = ch.reason if ch is not None else ""
+                cells[c.key + ":delta"] = {"text": reason, "sort": None, "class": "na" if reason else ""}
         rows.append(cells)
     intro = (f"Paired per-document tests against each model's baseline; marked (*) and coloured when the change "
              f"survives Benjamini-Hochberg at FDR {board.fdr} over the {_n_family(board)} testable cells. Judges: "
@@ -540,7 +482,7 @@ def _terminal(board: Leaderboard) -> str:
                 value = r.values[c.key]
                 ch = r.changes.get(c.key)
                 text = _fmt(value[0]) if value else ""
-                if isinstance(ch, Change):
+                if ch is not None and ch.tested:
                     text += f" ({_fmt(ch.delta, signed=True)}{ch.mark()})"
                 line.append(text)
             table.append(line)

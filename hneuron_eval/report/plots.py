@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hneuron_eval.core.fileio import atomic_path
+from hneuron_eval.core.run_kind import RunKind
 
 if TYPE_CHECKING:
-    from hneuron_eval.report.leaderboard import Column
     from hneuron_eval.report.runs import EvalRun
+    from hneuron_eval.report.types import Column
 
 
 def dose_response_plots(runs: list[EvalRun], columns: list[Column], folder: Path) -> list[tuple[str, str]]:
@@ -25,7 +26,7 @@ def dose_response_plots(runs: list[EvalRun], columns: list[Column], folder: Path
     written = []
     for model in sorted({r.model_label for r in runs}):
         mine = [r for r in runs if r.model_label == model]
-        if not any(r.intervention.kind != "none" and r.intervention.alpha is not None for r in mine):
+        if not any(r.intervention.kind is not RunKind.BASELINE and r.intervention.alpha is not None for r in mine):
             continue
         shown = [c for c in columns if any(r.metric(c.task, c.metric) is not None for r in mine)]
         ncols = min(3, len(shown))
@@ -54,10 +55,10 @@ def dose_response_plots(runs: list[EvalRun], columns: list[Column], folder: Path
 
 def _panel(ax, runs: list[EvalRun], column: Column) -> None:
     """H-neuron means with their standard errors; each random control seed thin, their mean dashed, min-max band."""
-    base = next((r for r in runs if r.intervention.kind == "none"), None)
+    base = next((r for r in runs if r.intervention.kind is RunKind.BASELINE), None)
     base_point = base.metric(column.task, column.metric) if base else None
     h = sorted((r.intervention.alpha, r.metric(column.task, column.metric)) for r in runs
-               if r.intervention.kind == "hneurons" and r.intervention.alpha is not None)
+               if r.intervention.kind is RunKind.HNEURONS and r.intervention.alpha is not None)
     h = [(a, m) for a, m in h if m is not None] + ([(1.0, base_point)] if base_point else [])
     h.sort()
     if h:
@@ -66,7 +67,7 @@ def _panel(ax, runs: list[EvalRun], column: Column) -> None:
     by_seed: dict[int, list[tuple[float, float]]] = defaultdict(list)
     for r in runs:
         m = r.metric(column.task, column.metric)
-        if r.intervention.kind == "random" and r.intervention.alpha is not None and m is not None:
+        if r.intervention.kind is RunKind.CONTROL and r.intervention.alpha is not None and m is not None:
             by_seed[r.intervention.seed if r.intervention.seed is not None else -1].append((r.intervention.alpha, m[0]))
     if by_seed:
         by_alpha: dict[float, list[float]] = defaultdict(list)

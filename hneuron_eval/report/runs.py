@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hneuron_eval.core.run_kind import RunKind
+
 SUPPORTED_LM_EVAL = "0.4."
 _REQUIRED = ("results", "config", "lm_eval_version", "higher_is_better", "n-samples")
 
@@ -27,22 +29,22 @@ class RunWarning(UserWarning):
 class Intervention:
     """What was done to the model: nothing, an H-neuron mask or a random control, at one alpha."""
 
-    kind: str  # "none" | "hneurons" | "random"
+    kind: RunKind
     alpha: float | None = None
     seed: int | None = None
     mask_sha256: str | None = None
 
     @property
     def label(self) -> str:
-        if self.kind == "none":
+        if self.kind is RunKind.BASELINE:
             return "none"
         alpha = "per-neuron" if self.alpha is None else format(self.alpha, "g")
-        if self.kind == "random":
+        if self.kind is RunKind.CONTROL:
             return f"random #{self.seed} α={alpha}"
         return f"H-neurons α={alpha}"
 
     def sort_key(self) -> tuple:
-        order = {"none": 0, "hneurons": 1, "random": 2}[self.kind]
+        order = {RunKind.BASELINE: 0, RunKind.HNEURONS: 1, RunKind.CONTROL: 2}[self.kind]
         return (order, -1.0 if self.alpha is None else self.alpha, -1 if self.seed is None else self.seed)
 
 
@@ -147,17 +149,31 @@ def _model_name(data: dict[str, Any]) -> str:
 def _intervention(config: dict[str, Any]) -> Intervention:
     info = config.get("hneuron")
     if not isinstance(info, dict):
-        return Intervention("none")
+        return Intervention(RunKind.BASELINE)  # lm-eval's own models, or hneuron-hf before it recorded a kind
+    kind = _kind(info)
+    if kind is RunKind.BASELINE:
+        return Intervention(RunKind.BASELINE)
     alpha = info.get("alpha")
     alpha = float(alpha) if _number(alpha) else (float(info["default_alpha"]) if _number(info.get("default_alpha"))
                                                   else None)
     sha = info.get("mask_sha256")
-    if str(info.get("mask_method") or "").startswith("random"):
+    if kind is RunKind.CONTROL:
         seed = info.get("mask_seed")
-        return Intervention("random", alpha, int(seed) if _number(seed) else None, sha)
-    if alpha == 1.0:
-        return Intervention("none")  # a mask at alpha=1 changes no neuron: the model itself
-    return Intervention("hneurons", alpha, None, sha)
+        return Intervention(RunKind.CONTROL, alpha, int(seed) if _number(seed) else None, sha)
+    return Intervention(RunKind.HNEURONS, alpha, None, sha)
+
+
+def _kind(info: dict[str, Any]) -> RunKind:
+    """``config.hneuron.kind``; results written before it was recorded are read by their mask method and alpha."""
+    if "kind" in info:
+        try:
+            return RunKind(info["kind"])
+        except ValueError:
+            raise ValueError(f"config.hneuron.kind: expected one of {[k.value for k in RunKind]}, got "
+                             f"{info['kind']!r}") from None
+    if str(info.get("mask_method") or "").startswith("random"):
+        return RunKind.CONTROL
+    return RunKind.BASELINE if info.get("alpha") == 1.0 else RunKind.HNEURONS
 
 
 def read_run(path: Path) -> EvalRun | None:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hneuron_eval.judges import Judge, ResponseJudge
 from hneuron_eval.judges.answers import clean_response
+from hneuron_eval.judges.protocol import Judge, ResponseJudge
 from hneuron_eval.suite import prompts
 from hneuron_eval.suite.data import jailbreak_request
 

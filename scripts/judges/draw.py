@@ -29,6 +29,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
+from hneuron_eval.core.run_kind import RunKind
 from hneuron_eval.judges import RULE, RULES_VERSION
 from hneuron_eval.judges.answers import normalize_answer
 from hneuron_eval.judges.labels import QUESTION_CHARS, blind_row, classes_for, gold_of, task_kind
@@ -38,6 +39,9 @@ from hneuron_eval.suite.kinds import classify, response_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SPLITS = (("test", 0.35), ("dev", 0.50), ("train", 1.0))
+
+# the strata names the recorded draws used (before run kinds had their own names)
+ARMS = {RunKind.BASELINE: "none", RunKind.HNEURONS: "hneurons", RunKind.CONTROL: "random"}
 
 
 def split_of(task: str, question: str) -> str:
@@ -76,7 +80,7 @@ def pool(roots: list[str], exclude: set[str]) -> list[dict]:
                         "id": row_id, "task": task, "side": doc["label"],
                         "question": doc["question"][-QUESTION_CHARS:], "gold": gold_of(kind, doc)[:40],
                         "response": text, "choices": classes_for(kind, doc["label"]), "doc": doc,
-                        "model": run.model, "arm": run.intervention.kind, "alpha": run.intervention.alpha,
+                        "model": run.model, "arm": ARMS[run.intervention.kind], "alpha": run.intervention.alpha,
                         "rule_class": classify(kind, doc, text, RULE),
                     })
     return rows

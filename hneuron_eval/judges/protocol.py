@@ -1,0 +1,33 @@
+"""What a judge is: the decisions the task kinds combine, or a whole-response classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+
+class Judge(Protocol):
+    """The decisions every task kind combines into its per-document class."""
+
+    name: str
+    version: str
+
+    def correct(self, question: str, response: str, aliases: Sequence[str]) -> bool: ...
+    def degenerate(self, question: str, response: str, echo: bool = True) -> bool: ...
+    def declined(self, question: str, response: str) -> bool: ...
+    def noncommittal(self, question: str, response: str) -> bool: ...
+    def refused(self, question: str, response: str) -> bool: ...
+    def attempted(self, request: str, response: str) -> bool: ...
+    def rejects_premise(self, question: str, response: str, corrections: Sequence[str] = ()) -> bool: ...
+    def retracted(self, question: str, response: str) -> bool: ...
+    def flipped(self, question: str, response: str, aliases: Sequence[str]) -> bool: ...
+
+
+@runtime_checkable
+class ResponseJudge(Protocol):
+    """A judge that classes a whole response itself instead of answering the kinds' decisions."""
+
+    name: str
+    version: str
+
+    def classify_response(self, kind: str, doc: dict, text: str) -> str: ...
