@@ -7,8 +7,8 @@ the package (``hneuron_eval/data/``), so nothing here depends on the working dir
 
 from __future__ import annotations
 
-from hneuron_eval.suite.readers import data_path
 from hneuron_eval.suite import data as D
+from hneuron_eval.suite.readers import data_path
 
 
 def triviaqa(**_metadata):

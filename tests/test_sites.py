@@ -78,7 +78,8 @@ def test_a_user_site_adds_an_architecture_and_is_checked_on_load(monkeypatch):
     assert layout.down_projs[1] is model.bert.encoder.layer[1].output.dense
 
     register_site("bert", parse_site("bert.encoder.layer:output.nope"), replace=True)
-    with pytest.raises(UnsupportedArchitectureError, match=r"module bert\.encoder\.layer\.0\.output\.nope does not exist"):
+    with pytest.raises(UnsupportedArchitectureError,
+                       match=r"module bert\.encoder\.layer\.0\.output\.nope does not exist"):
         resolve_ffn(model)
     register_site("bert", parse_site("bert.encoder.layer:intermediate.dense"), replace=True)  # the up projection
     with pytest.raises(UnsupportedArchitectureError) as exc:
@@ -87,7 +88,8 @@ def test_a_user_site_adds_an_architecture_and_is_checked_on_load(monkeypatch):
     assert "hidden size 32, shape (32, 'd_ff')" in str(exc.value)
 
 
-@pytest.mark.parametrize("text", ["model.layers", "model.layers:", ":mlp.down_proj", "a:b:sideways", "a:b:transposed:x"])
+@pytest.mark.parametrize("text", ["model.layers", "model.layers:", ":mlp.down_proj", "a:b:sideways",
+                                  "a:b:transposed:x"])
 def test_a_malformed_site_is_refused(text):
     from hneuron_eval.core.sites import parse_site
 
