@@ -72,8 +72,34 @@ $(MIN_STAMP): pyproject.toml hatch_build.py .ci/floors.py
 test-min: $(MIN_STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(MIN_PY) -m pytest -q
 
+# Every performance benchmark in benchmarks/ with the parameters of its published JSON, then the
+# results/benchmarks README (by hand, alone on the machine: about 40 minutes on 2 cores). The probe
+# grid needs an identification run with features: BENCH_RUN (small; finished stages are skipped).
+BENCH_RUN ?= runs/bench-identify
+BENCH_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+SMOL := smollm2-135m-instruct
 bench: install
-	$(PY) benchmarks/intervention_overhead.py --out results/benchmarks/intervention_overhead.json
+	$(VENV)/bin/hneuron-eval models --prepare $(SMOL)
+	$(BENCH_ENV) $(PY) benchmarks/startup_overhead.py --runs 30 --out results/benchmarks/startup_overhead.json
+	$(BENCH_ENV) $(PY) benchmarks/intervention_overhead.py --limit 32 --batch-size 16 --rounds 5 --calls 30 \
+	  --out results/benchmarks/intervention_overhead.json
+	$(BENCH_ENV) $(PY) benchmarks/monitor_overhead.py --model $(SMOL) --detector results/identify/$(SMOL)/probe \
+	  --task hn_triviaqa --limit 64 --batch-size 16 --rounds 4 --out results/benchmarks/monitor_overhead.json
+	$(BENCH_ENV) $(PY) benchmarks/export_time.py --model $(SMOL) --mask masks/$(SMOL).hneurons.json --alpha 0 \
+	  --rounds 7 --out results/benchmarks/export_time.json
+	$(BENCH_ENV) $(PY) benchmarks/sweep_vs_separate.py --model $(SMOL) --mask masks/$(SMOL).hneurons.json \
+	  --tasks hn_triviaqa,hn_selfaware --limit 40 --out results/benchmarks/sweep_vs_separate.json
+	$(BENCH_ENV) $(PY) benchmarks/judge_time.py results/benchmarks/judge_time_run --out results/benchmarks/judge_time.json
+	$(BENCH_ENV) $(PY) benchmarks/identify_features.py --model $(SMOL) --samples 64 --batch-size 8 --rounds 4 \
+	  --memory-check --out results/identify/benchmarks/features_$(SMOL).json
+	$(BENCH_ENV) $(PY) benchmarks/identify_sampling.py --model $(SMOL) --questions 16 --samples 2 --batch-size 16 \
+	  --max-new-tokens 16 --rounds 2 --out results/identify/benchmarks/sampling_$(SMOL).json
+	$(BENCH_ENV) $(VENV)/bin/hneuron-eval sample --model $(SMOL) --out $(BENCH_RUN) --questions 600 --samples 2 \
+	  --test-questions 100 --max-new-tokens 24 --batch-size 32 --min-per-class 5
+	$(BENCH_ENV) $(VENV)/bin/hneuron-eval features --out $(BENCH_RUN)
+	$(BENCH_ENV) $(PY) benchmarks/identify_probe.py --run $(BENCH_RUN) \
+	  --out results/identify/benchmarks/probe_grid_$(SMOL).json
+	$(PY) scripts/benchmarks_readme.py
 
 clean:
 	rm -rf $(VENV) $(MIN_VENV) runs .pytest_cache

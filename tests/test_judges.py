@@ -317,14 +317,14 @@ def _judge_eval_module():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("tasks_judge_eval", root / "benchmarks" / "tasks_judge_eval.py")
+    spec = importlib.util.spec_from_file_location("tasks_judge_eval", root / "scripts" / "tasks_judge_eval.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod, root / "tests" / "data"
 
 
 def test_judge_eval_script_weights_labels_back_to_the_pool(tmp_path):
-    """benchmarks/tasks_judge_eval.py on five labelled rows with known disagreements and stratum weights."""
+    """scripts/tasks_judge_eval.py on five labelled rows with known disagreements and stratum weights."""
     mod, data = _judge_eval_module()
     mod.main(str(data / "labelled_mini.jsonl"), str(data / "frame_mini.json"), str(tmp_path / "eval"))
     stats = json.loads((tmp_path / "eval.json").read_text())["decisions"]

@@ -21,8 +21,9 @@ def test_command_is_quoted_and_paths_in_the_checkout_are_relative(tmp_path):
     assert line == ("hneuron-eval mask random --like 'masks/a b.hneurons.json' --out=runs/x "
                     "--model '/elsewhere/model dir' --seed 0 masks")
     assert shlex.split(line)[4] == "masks/a b.hneurons.json"
-    beside = command_line("hneuron-eval", ["--bioasq", str(tmp_path / "shared" / "bioasq.jsonl")], root=root)
-    assert beside == "hneuron-eval --bioasq ../shared/bioasq.jsonl"  # a folder next to the checkout
+    beside = str(tmp_path / "shared" / "bioasq.jsonl")  # outside the checkout, even next to it: as typed
+    assert command_line("hneuron-eval", ["--bioasq", beside, "../x", f"--out={root}x"], root=root) == \
+        shlex.join(["hneuron-eval", "--bioasq", beside, "../x", f"--out={root}x"])
 
 
 def test_outside_a_checkout_paths_stay_as_given():

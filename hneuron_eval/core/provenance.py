@@ -21,11 +21,10 @@ def repo_root() -> Path | None:
 
 
 def command_line(program: str, argv: Sequence[str], root: Path | None = None) -> str:
-    """``program argv...`` shell-quoted, with absolute paths near the checkout made relative to it.
+    """``program argv...`` shell-quoted, each argument as typed except absolute paths inside the checkout.
 
-    Paths inside the checkout, or in a folder beside it (``../shared/data/...``), are written
-    relative to the checkout's root, so the recorded command reads the same on every machine
-    (run it from that root); other paths stay as they are.
+    Those become relative to the checkout's root, so a recorded command reads the same in every
+    clone (run it from that root); every other argument, relative or absolute, stays as typed.
     """
     root = root if root is not None else repo_root()
     return shlex.join([program, *(_relative(arg, root) for arg in argv)])
@@ -38,6 +37,6 @@ def _relative(arg: str, root: Path | None) -> str:
     if not os.path.isabs(value):
         return arg
     path = Path(os.path.normpath(value))
-    if not path.is_relative_to(root.parent) or root.parent == Path(root.anchor):
+    if not path.is_relative_to(root):
         return arg
     return f"{option}{eq}{Path(os.path.relpath(path, root)).as_posix()}"

@@ -1,6 +1,6 @@
 """How often two blind labellers agree on the same responses: the ceiling any judge can be held to.
 
-usage: python benchmarks/tasks_label_agreement.py OUT_PREFIX FIRST.jsonl SECOND.jsonl
+usage: python scripts/tasks_label_agreement.py OUT_PREFIX FIRST.jsonl SECOND.jsonl
 Both files are labelled rows in the ``tasks_label_sample.py`` format; the responses present in
 both (same id) are compared: per task the share of identical labels and Cohen's kappa
 (scikit-learn), and per class the agreement of the two labellers on "this class or not", next
@@ -55,7 +55,7 @@ def main(prefix: str, first: str, second: str) -> None:
             "positives_2": sum(b[i]["label"] == cls for i in ids),
             **{k: round(sum(x == y for x, y in v) / len(v), 3) for k, v in pairs.items()},
         }
-    command = shlex.join(["python", "benchmarks/tasks_label_agreement.py", prefix, first, second])
+    command = shlex.join(["python", "scripts/tasks_label_agreement.py", prefix, first, second])
     lines = [
         f"Two blind labellers on the same {len(shared)} responses (judge `{RULES_VERSION}` alongside).",
         f"Command: `{command}`",

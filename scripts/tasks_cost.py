@@ -1,6 +1,6 @@
 """What the budgets save: generated tokens, wall and CPU time, and verdicts, of the same run before and after.
 
-usage: python benchmarks/tasks_cost.py OUT_PREFIX MODEL BEFORE_RUN AFTER_RUN
+usage: python scripts/tasks_cost.py OUT_PREFIX MODEL BEFORE_RUN AFTER_RUN
 Both runs are lm_eval ``--log_samples`` folders of the same tasks, documents and model
 (MODEL: a built-in name, whose tokenizer counts the generated tokens), with a RUN.txt holding
 ``wall_seconds``, ``cpu_user_seconds`` and ``cpu_system_seconds``. Per task: tokens generated
@@ -68,7 +68,7 @@ def main(prefix: str, model: str, before: str, after: str) -> None:
         }
     total = [sum(t["tokens_before"] for t in tasks.values()), sum(t["tokens_after"] for t in tasks.values())]
     times = {"before": run_times(Path(before)), "after": run_times(Path(after))}
-    command = shlex.join(["python", "benchmarks/tasks_cost.py", prefix, model, before, after])
+    command = shlex.join(["python", "scripts/tasks_cost.py", prefix, model, before, after])
     lines = [
         f"Cost of `{Path(before).name}` (before) vs `{Path(after).name}` (after), judges `{RULES_VERSION}`.",
         f"Command: `{command}`",

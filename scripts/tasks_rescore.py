@@ -1,6 +1,6 @@
 """Re-score the responses logged by an lm_eval run with the current judges (no generation).
 
-usage: python benchmarks/tasks_rescore.py RUN_DIR [JUDGE]
+usage: python scripts/tasks_rescore.py RUN_DIR [JUDGE]
 Reads RUN_DIR/**/samples_hn_*.jsonl (lm_eval --log_samples), recomputes every per-document
 metric with the task kinds and JUDGE (default: the tasks' default judge), aggregates them the way lm-eval does (mean,
 standard error of the mean; groups as in tasks/hneuron*.yaml) and writes RUN_DIR/rescored.md
@@ -88,7 +88,7 @@ def main(run: str, judge_name: str = DEFAULT_JUDGE) -> None:
     version = f"{judge.name}:{judge.version}"
     tasks = rescore(run_dir, judge)
     grouped = groups(tasks)
-    command = shlex.join(["python", "benchmarks/tasks_rescore.py", run, judge_name])
+    command = shlex.join(["python", "scripts/tasks_rescore.py", run, judge_name])
     lines = [
         f"Re-scored with the judge `{version}` from the responses logged in `{run_dir.name}`.",
         f"Command: `{command}` (the generating lm_eval command is in RUN.txt).",

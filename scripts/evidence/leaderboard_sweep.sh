@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Evidence sweep of one offline model with its identified mask; writes results/leaderboard/sweeps/<model>/.
-# usage: benchmarks/leaderboard_sweep.sh <model> <limit> [hneuron-eval sweep args...]
-# e.g.   benchmarks/leaderboard_sweep.sh smollm2-135m-instruct 160 --apply-chat-template
+# usage: scripts/evidence/leaderboard_sweep.sh <model> <limit> [hneuron-eval sweep args...]
+# e.g.   scripts/evidence/leaderboard_sweep.sh smollm2-135m-instruct 160 --apply-chat-template
 # OUT=<folder> overrides the output folder (default results/leaderboard/sweeps/<model>).
 # Records the command, versions, wall and CPU seconds and peak memory in RUN.txt next to the sweep.
 set -euo pipefail
@@ -14,4 +14,4 @@ cmd=(hneuron-eval sweep --model "$model" --mask "masks/$model.hneurons.json" --a
      --controls "${CONTROLS:-3}" --tasks "${TASKS:-hn_selfaware,hn_falseqa,hn_triviaqa}" --limit "$limit"
      --batch-size 64 --seed 0 --out "$out" "$@")
 record_run "$out.RUN.txt" "$out.log" "${cmd[@]}"
-python benchmarks/relativize_paths.py "$out" "$out.log" "$out.RUN.txt" > /dev/null
+python scripts/relativize_paths.py "$out" "$out.log" "$out.RUN.txt" > /dev/null

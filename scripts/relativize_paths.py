@@ -1,6 +1,6 @@
 """Rewrite machine paths in recorded results as paths relative to the checkout (records read the same anywhere).
 
-usage: python benchmarks/relativize_paths.py PATH [PATH ...]
+usage: python scripts/relativize_paths.py PATH [PATH ...]
 In every .json/.jsonl/.md/.log/.txt file under the given files or folders: this checkout's
 absolute root becomes relative ("tasks/hn_triviaqa.yaml"), a folder beside it becomes
 "../NAME/..." (the offline data in ../shared), and the built-in model cache under the home

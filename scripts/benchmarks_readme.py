@@ -1,6 +1,6 @@
 """Write ``results/benchmarks/README.md`` from the benchmark JSON files (no hand-copied numbers).
 
-    python benchmarks/summarize_core.py
+    python scripts/benchmarks_readme.py
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def main() -> None:
     lines = [
         "# Benchmarks (core)",
         "",
-        "Written by `python benchmarks/summarize_core.py` from the JSON files next to this one, which hold",
+        "Written by `python scripts/benchmarks_readme.py` from the JSON files next to this one, which hold",
         "every per-round number and the producing command.",
         "",
         "## hneuron-hf overhead vs plain hf (`benchmarks/intervention_overhead.py`)",

@@ -5,7 +5,7 @@
 # About 45 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ev=benchmarks/tasks_evidence.sh
+ev=scripts/evidence/tasks_evidence.sh
 smol=pretrained=smollm2-135m-instruct,dtype=float32
 mask=masks/smollm2-135m-instruct.hneurons.json
 random=masks/smollm2-135m-instruct.random-seed0.hneurons.json

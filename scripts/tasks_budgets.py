@@ -1,6 +1,6 @@
 """Size each task's generation budget to what the judges read: truncate logged responses and re-judge them.
 
-usage: python benchmarks/tasks_budgets.py OUT_PREFIX MODEL=RUN_DIR [MODEL=RUN_DIR ...]
+usage: python scripts/tasks_budgets.py OUT_PREFIX MODEL=RUN_DIR [MODEL=RUN_DIR ...]
 MODEL is a built-in model name (its tokenizer counts the tokens); RUN_DIR holds lm_eval
 ``--log_samples`` output. For every logged response the script re-tokenizes the text, cuts it
 at each candidate budget, classifies the cut text with the current judges and compares the
@@ -80,7 +80,7 @@ def main(prefix: str, specs: list[str]) -> None:
         runs_by_model[model].append(Path(run))
     per_model = {m: measure(m, runs) for m, runs in runs_by_model.items()}
     chosen = choose(per_model)
-    command = shlex.join(["python", "benchmarks/tasks_budgets.py", prefix, *specs])
+    command = shlex.join(["python", "scripts/tasks_budgets.py", prefix, *specs])
     lines = [
         f"Generation budgets sized to the judges ({RULES_VERSION}): the smallest max_gen_toks at which >= "
         f"{TARGET:.0%} of per-document classes are unchanged for every model.",

@@ -1,6 +1,6 @@
 """Draw responses to label blind: stratified by the frozen judge's class, verdicts kept out of the labelling file.
 
-usage: python benchmarks/tasks_label_sample.py OUT_DIR --per-class N --seed S [--truncate]
+usage: python scripts/tasks_label_sample.py OUT_DIR --per-class N --seed S [--truncate]
        [--exclude LABELLED.jsonl ...] -- MODEL=RUN_DIR:START:STOP [...]
 
 From each run folder (lm_eval ``--log_samples`` output) the documents at dataset positions
@@ -122,7 +122,7 @@ def main(argv: list[str]) -> None:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "to_label.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    command = shlex.join(["python", "benchmarks/tasks_label_sample.py", *argv])
+    command = shlex.join(["python", "scripts/tasks_label_sample.py", *argv])
     write_json_atomic(out / "frame.json", {"command": command, "judge_version": RULES_VERSION, "strata": frame})
     print(f"wrote {len(rows)} responses to {out / 'to_label.jsonl'}; strata in {out / 'frame.json'}")
 

@@ -8,7 +8,7 @@ reported, recomputed from the logged items and checked against the results file)
 accuracy, and for every control detector its AUROC and accuracy and the paired difference of
 AUROC (detector minus control, 95% bootstrap CI on the same answers).
 
-    python benchmarks/monitor_report.py results/monitor/smollm2-135m-instruct/lm_eval/smollm2-135m-instruct \
+    python scripts/monitor_report.py results/monitor/smollm2-135m-instruct/lm_eval/smollm2-135m-instruct \
         --out results/monitor/smollm2-135m-instruct/summary
 """
 

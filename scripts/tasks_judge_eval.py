@@ -1,6 +1,6 @@
 """How often the judges agree with blind human-style labels: precision, recall and agreement per decision.
 
-usage: python benchmarks/tasks_judge_eval.py LABELLED.jsonl FRAME.json OUT_PREFIX
+usage: python scripts/tasks_judge_eval.py LABELLED.jsonl FRAME.json OUT_PREFIX
 
 LABELLED.jsonl is ``to_label.jsonl`` from ``tasks_label_sample.py`` with every ``label`` filled
 in (one of the row's ``choices``); FRAME.json is the sampling frame written with it. Each class
@@ -140,7 +140,7 @@ def main(labelled: str, frame_path: str, prefix: str) -> None:
     rows = read_labels(labelled)
     frame = json.loads(Path(frame_path).read_text(encoding="utf-8"))
     stats = evaluate(rows, weights(rows, frame, frame_path))
-    command = shlex.join(["python", "benchmarks/tasks_judge_eval.py", labelled, frame_path, prefix])
+    command = shlex.join(["python", "scripts/tasks_judge_eval.py", labelled, frame_path, prefix])
     lines = [
         f"Judges ({RULES_VERSION}) vs blind labels: {len(rows)} responses, drawn per stratum with the rules "
         f"{frame['judge_version']} and weighted back to the pool.",
