@@ -29,10 +29,10 @@ def test_span(tok, text, span):
     assert not fell_back and tok.decode(t[start:end]) == span
 
 
-def test_fallback_and_all_mode(tok):
+def test_fallback_and_all_answer_tokens(tok):
     t = ids(tok, ". ?\nparis")
     assert SpanFinder(tok).find(t) == (0, len(t), True)
     t = ids(tok, "the answer is paris")
     assert SpanFinder(tok, "all").find(t) == (0, 4, False)
-    with pytest.raises(ValueError, match="answer-token mode"):
+    with pytest.raises(ValueError, match="answer tokens must be one of"):
         SpanFinder(tok, "first")

@@ -16,7 +16,7 @@ from typing import Any
 
 from hneuron_eval.judges import normalize_answer
 
-SPAN_MODES = ("span", "all")
+ANSWER_TOKENS = ("span", "all")  # the first-line rule, or every generated token
 PREFIXES = frozenset(normalize_answer(p) for p in (
     "answer:", "a:", "the answer is", "the answer is:", "the correct answer is", "my answer is",
     "it is", "it's", "it was", "that is", "that would be",
@@ -34,10 +34,10 @@ RULE = (
 class SpanFinder:
     """Finds answer spans for one tokenizer (caches per-token texts)."""
 
-    def __init__(self, tokenizer: Any, mode: str = "span"):
-        if mode not in SPAN_MODES:
-            raise ValueError(f"answer-token mode must be one of {SPAN_MODES}, got {mode!r}")
-        self.tokenizer, self.mode = tokenizer, mode
+    def __init__(self, tokenizer: Any, tokens: str = "span"):
+        if tokens not in ANSWER_TOKENS:
+            raise ValueError(f"answer tokens must be one of {ANSWER_TOKENS}, got {tokens!r}")
+        self.tokenizer, self.tokens = tokenizer, tokens
         self._text: dict[int, str] = {}
 
     def token_text(self, token_id: int) -> str:
@@ -48,7 +48,7 @@ class SpanFinder:
 
     def find(self, ids: list[int]) -> tuple[int, int, bool]:
         """(start, end, fell_back) over ``ids``, the response token ids; end is exclusive."""
-        if self.mode == "all" or not ids:
+        if self.tokens == "all" or not ids:
             return 0, len(ids), False
         end = next((k for k, t in enumerate(ids) if "\n" in self.token_text(t)), len(ids))
         start = 0
