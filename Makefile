@@ -95,7 +95,7 @@ bench: install
 	$(BENCH_ENV) $(PY) benchmarks/identify_sampling.py --model $(SMOL) --questions 16 --samples 2 --batch-size 16 \
 	  --max-new-tokens 16 --rounds 2 --out results/identify/benchmarks/sampling_$(SMOL).json
 	$(BENCH_ENV) $(VENV)/bin/hneuron-eval sample --model $(SMOL) --out $(BENCH_RUN) --questions 600 --samples 2 \
-	  --test-questions 100 --max-new-tokens 24 --batch-size 32 --min-per-class 5
+	  --test-questions 200 --max-new-tokens 24 --batch-size 32 --min-per-class 5
 	$(BENCH_ENV) $(VENV)/bin/hneuron-eval features --out $(BENCH_RUN)
 	$(BENCH_ENV) $(PY) benchmarks/identify_probe.py --run $(BENCH_RUN) \
 	  --out results/identify/benchmarks/probe_grid_$(SMOL).json
