@@ -1,7 +1,7 @@
 """Wall-time ratio of ``hneuron-hf`` (0.1% mask, fold / hook) over plain ``hf``, measured alternately.
 
 Three lm-eval models are built once on the same weights: plain ``hf``, ``hneuron-hf``
-mode=fold and ``hneuron-hf`` mode=hook, the latter two with a mask of 0.1% of all FFN
+scale_via=fold and ``hneuron-hf`` scale_via=hook, the latter two with a mask of 0.1% of all FFN
 neurons at alpha=0. Every round sends the same requests, built from one task's
 documents, through each model in turn (order rotated per round), so that drifts in
 machine load hit all three alike:
@@ -100,8 +100,8 @@ def main() -> None:
         mask_path = mask.save(Path(tmp) / "bench.hneurons.json")
         lms = {
             "hf": plain,
-            "hneuron-hf fold": HNeuronLM(pretrained=path, mask=str(mask_path), alpha=0, mode="fold", **common),
-            "hneuron-hf hook": HNeuronLM(pretrained=path, mask=str(mask_path), alpha=0, mode="hook", **common),
+            "hneuron-hf fold": HNeuronLM(pretrained=path, mask=str(mask_path), alpha=0, scale_via="fold", **common),
+            "hneuron-hf hook": HNeuronLM(pretrained=path, mask=str(mask_path), alpha=0, scale_via="hook", **common),
         }
     chat = not args.no_chat_template and plain.tokenizer.chat_template is not None
     ll_reqs, gen_reqs = build_requests(args.task, args.limit, plain, chat, args.gen_tokens)

@@ -197,3 +197,18 @@ def test_export_command(tiny_llama_dir, mask_file, tmp_path, capsys):
                                                               "--dtype", "int8"]):
         with pytest.raises(SystemExit):
             parser.parse_args(bad)
+
+
+def test_ffn_site_exports_an_architecture_outside_the_table(tiny_llama_dir, mask_file, exported, tmp_path,
+                                                           monkeypatch):
+    """--ffn-site / ffn_site= reach export too: the same checkpoint as with the table's own entry."""
+    from hneuron_eval.core.sites import FFN_SITES, UnsupportedArchitectureError
+
+    monkeypatch.delitem(FFN_SITES, "llama")  # restored after the test
+    with pytest.raises(UnsupportedArchitectureError, match="not supported"):
+        export_folded(str(tiny_llama_dir), mask_file, 0, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    out = export_folded(str(tiny_llama_dir), mask_file, 0, tmp_path / "user", ffn_site="model.layers:mlp.down_proj")
+    assert load_file(out / "model.safetensors").keys() == load_file(exported / "model.safetensors").keys()
+    assert all(torch.equal(v, load_file(exported / "model.safetensors")[k])
+               for k, v in load_file(out / "model.safetensors").items())

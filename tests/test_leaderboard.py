@@ -97,7 +97,8 @@ def test_paired_tests_correction_and_slopes(runs, tmp_path):
     assert rows["H-neurons α=2"].changes["t1/rate"].significant  # 10 down, 0 up: p = 0.002, survives BH
     assert not rows["random #0 α=0"].changes["t1/rate"].significant
     assert rows["H-neurons α=3"].changes["t1/rate"] == Untested("n/a (no logged samples)")
-    assert rows["H-neurons α=3"].changes["g/score"] == Untested("n/a (no logged samples)")  # never a test on part of a group
+    # never a test on part of a group
+    assert rows["H-neurons α=3"].changes["g/score"] == Untested("n/a (no logged samples)")
     unchanged = rows["H-neurons α=0"].changes["t2/acc"]
     assert (unchanged.up, unchanged.down, unchanged.p, unchanged.ci) == (0, 0, 1.0, (0.0, 0.0))
     # the group's change: equal weights reproduce lm-eval's group value, so it is half of t1's

@@ -28,13 +28,15 @@ def register(subparsers: Any) -> None:
                    help="scale of every masked neuron (0 ablates); default: the mask's own alphas")
     p.add_argument("--out", required=True, help="checkpoint folder to create")
     p.add_argument("--force", action="store_true", help="replace --out if it exists and is not empty")
+    p.add_argument("--ffn-site", default=None, metavar="LAYERS:DOWN_PROJ[:transposed]",
+                   help="the down projections of an architecture outside the site table (as hneuron-hf ffn_site=)")
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype of the saved weights")
     p.set_defaults(func=_export)
 
 
 def _export(args: argparse.Namespace) -> int:
     out = export_folded(args.model, args.mask, args.alpha, args.out, force=args.force, dtype=args.dtype,
-                        command=getattr(args, "command_line", ""))
+                        ffn_site=args.ffn_site,                         command=getattr(args, "command_line", ""))
     record = json.loads((out / RECORD).read_text(encoding="utf-8"))
     alpha = record["alpha"]
     alpha = f"{alpha:g}" if isinstance(alpha, float) else alpha

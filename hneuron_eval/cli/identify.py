@@ -24,6 +24,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory (created; running again resumes)")
     p.add_argument("--seed", type=int, default=RunConfig.seed, help="seed of question draws, sampling and splits")
     p.add_argument("--device", default=RunConfig.device, help="torch device of the model (cpu, cuda, cuda:1, ...)")
+    p.add_argument("--ffn-site", default=None, metavar="LAYERS:DOWN_PROJ[:transposed]",
+                   help="the down projections of an architecture outside the site table (as hneuron-hf ffn_site=)")
 
 
 def _sample_options(p: argparse.ArgumentParser) -> None:

@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale-via", default="auto", choices=("auto", "fold", "hook"),
                    help="scale the neurons by folding the weights' columns or by a hook (auto: fold where possible)")
     renamed(p, "--mode", "--scale-via")
+    p.add_argument("--ffn-site", default=None, metavar="LAYERS:DOWN_PROJ[:transposed]",
+                   help="the down projections of an architecture outside the site table (as hneuron-hf ffn_site=)")
     p.add_argument("--apply-chat-template", "--apply_chat_template", action="store_true",
                    help="as lm_eval --apply_chat_template")
     p.add_argument("--include-path", "--include_path", default=None,
@@ -54,6 +56,7 @@ def _sweep(args: argparse.Namespace) -> int:
     folders = run_sweep(
         model=args.model, mask=args.mask, alphas=alphas, controls=args.controls, tasks=tasks, out=args.out,
         limit=args.limit, batch_size=batch_size, device=args.device, dtype=args.dtype, scale_via=args.scale_via,
+        ffn_site=args.ffn_site,
         apply_chat_template=args.apply_chat_template, include_path=args.include_path, seed=args.seed,
         command=args.command_line,
     )

@@ -79,6 +79,16 @@ def parse_site(text: str) -> FFNSite:
     return FFNSite(layers=(parts[0],), down_proj=parts[1], transposed=bool(flags))
 
 
+def use_site(name_or_path: str, text: str, trust_remote_code: bool = False) -> str:
+    """Register the ``ffn_site`` text for the model_type of the model at ``name_or_path`` (read from its config)."""
+    from transformers import AutoConfig
+
+    site = parse_site(text)
+    model_type = str(AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code).model_type)
+    register_site(model_type, site, replace=True)
+    return model_type
+
+
 def base_layer(module: nn.Module) -> nn.Module:
     """The original layer under a PEFT (LoRA) wrapper, or the module itself."""
     return getattr(module, "base_layer", module)

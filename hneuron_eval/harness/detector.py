@@ -118,7 +118,7 @@ class Detector:
         for key, expected, found in (("input_definition", INPUT_DEFINITION, header.get("input_definition")),
                                      ("answer_rule", RULE, header.get("answer_rule"))):
             if found != expected:
-                raise DetectorError(f"detector {header_path}: field {key!r} is {found!r}; the monitor computes "
+                raise DetectorError(f"detector {header_path}: field {key!r} is {found!r}; the detector computes "
                                     f"{expected!r}")
         if probe.n_features_in_ != layout.num_neurons:
             raise DetectorError(f"detector {header_path}: n_features_in {probe.n_features_in_} != "

@@ -36,6 +36,7 @@ def export_folded(
     *,
     force: bool = False,
     dtype: str = "float32",
+    ffn_site: str | None = None,
     command: str = "",
 ) -> Path:
     """Save ``model`` with ``mask`` scaled by ``alpha`` folded into its weights to ``out``; return ``out``.
@@ -47,7 +48,7 @@ def export_folded(
     """
     from hneuron_eval.core.intervention import NeuronScaling
     from hneuron_eval.core.masks import NeuronMask
-    from hneuron_eval.core.sites import resolve_ffn_pretrained
+    from hneuron_eval.core.sites import resolve_ffn_pretrained, use_site
     from hneuron_eval.harness.builtin_models import builtin_info, resolve_pretrained
 
     if dtype not in DTYPES:
@@ -57,6 +58,8 @@ def export_folded(
     source = resolve_pretrained(model)
     _check_not_input(target, [source, mask])
     scaling = NeuronScaling(NeuronMask.load(mask), alpha, scale_via="fold")
+    if ffn_site:
+        use_site(source, ffn_site)
     layout = resolve_ffn_pretrained(source)  # config only: a wrong-shape mask is refused before loading weights
     scaling.mask.check_compatible(layout.num_layers, layout.d_ff, model)
 

@@ -117,12 +117,13 @@ def run_sweep(
     apply_chat_template: bool = False,
     include_path: str | None = None,
     seed: int = 0,
+    ffn_site: str | None = None,
     command: str = "",
 ) -> list[Path]:
     """Evaluate every configuration not yet finished under ``out``; returns the configuration folders."""
     from lm_eval.tasks import TaskManager
 
-    from hneuron_eval.core.sites import resolve_ffn_pretrained
+    from hneuron_eval.core.sites import resolve_ffn_pretrained, use_site
     from hneuron_eval.harness.builtin_models import resolve_pretrained
 
     out = Path(out)
@@ -131,6 +132,8 @@ def run_sweep(
     if limit is not None and not limit > 0:
         raise ValueError(f"--limit: expected a positive number of documents (or a fraction below 1), got {limit:g}")
     h_mask = NeuronMask.load(mask)
+    if ffn_site:
+        use_site(resolve_pretrained(model), ffn_site)
     layout = resolve_ffn_pretrained(resolve_pretrained(model))  # config only: a wrong mask fails before loading
     h_mask.check_compatible(layout.num_layers, layout.d_ff, model)
     configs = plan_sweep(alphas, controls, mask, (out / "masks").as_posix())
@@ -152,6 +155,7 @@ def run_sweep(
         "scale_via": scale_via,
         "seed": seed,
         "include_path": include_path,
+        **({"ffn_site": ffn_site} if ffn_site else {}),
     }
     found = set(out.iterdir()) if out.is_dir() else None  # what the folder held before this call
     manifest = _open_manifest(out, settings, command)
@@ -171,8 +175,9 @@ def run_sweep(
 
         from tqdm.auto import tqdm
 
-        lm = _load_model(model, batch_size, device, dtype)
-        extra = {"dtype": dtype, **({"scale_via": scale_via} if scale_via != "auto" else {})}
+        lm = _load_model(model, batch_size, device, dtype, ffn_site)
+        extra = {"dtype": dtype, **({"scale_via": scale_via} if scale_via != "auto" else {}),
+                 **({"ffn_site": ffn_site} if ffn_site else {})}
         with tqdm(total=len(configs), initial=len(configs) - len(todo), desc="sweep configurations",
                   unit="config") as bar:
             for config in todo:
@@ -230,10 +235,10 @@ def _write_control_masks(h_mask: NeuronMask, controls: int, folder: Path) -> Non
             h_mask.random_control(seed).save(path)
 
 
-def _load_model(model: str, batch_size: int | str, device: str, dtype: str):
+def _load_model(model: str, batch_size: int | str, device: str, dtype: str, ffn_site: str | None = None):
     from hneuron_eval.harness.lm_model import HNeuronLM
 
-    return HNeuronLM(pretrained=model, batch_size=batch_size, device=device, dtype=dtype)
+    return HNeuronLM(pretrained=model, batch_size=batch_size, device=device, dtype=dtype, ffn_site=ffn_site)
 
 
 def _evaluate(lm, config: SweepConfig, model: str, extra: dict[str, Any], tasks: Sequence[str], out: Path,

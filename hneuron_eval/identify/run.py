@@ -49,6 +49,7 @@ class RunConfig:
     n_boot: int = N_BOOT  # as the detector's CIs in lm-eval
     seed: int = 0
     device: str = "cpu"
+    ffn_site: str | None = None  # LAYERS:DOWN_PROJ[:transposed] for an architecture outside the site table
 
 
 class IdentifyRun:
@@ -88,9 +89,7 @@ class IdentifyRun:
             run.command = command
             return run
         from hneuron_eval.core.sites import resolve_ffn
-        from hneuron_eval.harness.builtin_models import load_model
-
-        model, tok = load_model(config.model, device=config.device)
+        model, tok = _load(config)
         layout = resolve_ffn(model)
         info = {
             "run_id": uuid.uuid4().hex[:12],
@@ -132,9 +131,7 @@ class IdentifyRun:
 
     def model_and_tokenizer(self):
         if self._model is None:
-            from hneuron_eval.harness.builtin_models import load_model
-
-            self._model, self._tokenizer = load_model(self.info["model"], device=self.config.device)
+            self._model, self._tokenizer = _load(self.config)
         return self._model, self._tokenizer
 
     def slug(self) -> str:
@@ -157,6 +154,16 @@ class IdentifyRun:
         qs.skipped["same question text in the train file"] = len(qs.questions) - len(kept)
         n = self.config.test_questions or self.config.questions
         return _subset(kept, n, self.config.seed + 1), qs
+
+
+def _load(config: RunConfig):
+    """The run's model and tokenizer, with its FFN site registered first when it names one."""
+    from hneuron_eval.core.sites import use_site
+    from hneuron_eval.harness.builtin_models import load_model, resolve_pretrained
+
+    if config.ffn_site:
+        use_site(resolve_pretrained(config.model), config.ffn_site)
+    return load_model(config.model, device=config.device)
 
 
 def _upgrade(config: dict[str, Any]) -> dict[str, Any]:
