@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     out = export_folded(args.model, args.mask, args.alpha, args.out, force=args.force, dtype=args.dtype,
-                        ffn_site=args.ffn_site,                         command=getattr(args, "command_line", ""))
+                        ffn_site=args.ffn_site, command=getattr(args, "command_line", ""))
     record = json.loads((out / RECORD).read_text(encoding="utf-8"))
     alpha = record["alpha"]
     alpha = f"{alpha:g}" if isinstance(alpha, float) else alpha

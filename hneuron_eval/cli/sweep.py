@@ -56,9 +56,8 @@ def _sweep(args: argparse.Namespace) -> int:
     folders = run_sweep(
         model=args.model, mask=args.mask, alphas=alphas, controls=args.controls, tasks=tasks, out=args.out,
         limit=args.limit, batch_size=batch_size, device=args.device, dtype=args.dtype, scale_via=args.scale_via,
-        ffn_site=args.ffn_site,
         apply_chat_template=args.apply_chat_template, include_path=args.include_path, seed=args.seed,
-        command=args.command_line,
+        ffn_site=args.ffn_site, command=args.command_line,
     )
     print(f"{len(folders)} configurations in {args.out}; next: hneuron-eval leaderboard {args.out} --out DIR")
     return 0
