@@ -230,3 +230,25 @@ def test_leaderboard_warns_when_runs_used_different_limits_or_documents(tmp_path
     assert "different --limit" in capsys.readouterr().err
     same = build_leaderboard([base], tmp_path / "out2", plots=False, n_boot=200)
     assert same.mismatches == []
+
+
+def test_the_recorded_kind_decides_not_the_mask_method(tmp_path, capsys):
+    """config.hneuron.kind says what a run is; results from before kinds fall back to their mask method."""
+    from hneuron_eval.core.run_kind import RunKind
+    from hneuron_eval.report.runs import find_runs
+
+    base = [0.0] * N
+    write_run(tmp_path / "a", "2026-01-01T00-00-01", {"t1": base, "t2": base})
+    for i, (name, kind) in enumerate((("b", "control"), ("c", "hneurons"), ("d", "nonsense")), start=2):
+        folder = write_run(tmp_path / name, f"2026-01-01T00-00-0{i}", {"t1": base, "t2": base}, kind="hneurons",
+                           alpha=0.0, seed=4)
+        results = next(folder.rglob("results_*.json"))
+        data = json.loads(results.read_text())
+        data["config"]["hneuron"]["kind"] = kind  # the mask method still says h-neurons
+        results.write_text(json.dumps(data))
+    with pytest.warns(UserWarning, match=r"results_.*\.json: skipped, config\.hneuron\.kind: expected one of "
+                                         r"\['baseline', 'hneurons', 'control'\], got 'nonsense'"):
+        found = find_runs([tmp_path])
+    kinds = sorted((r.path.parent.parent.name, r.intervention.kind) for r in found)
+    assert kinds == [("a", RunKind.BASELINE), ("b", RunKind.CONTROL), ("c", RunKind.HNEURONS)]
+    assert {r.intervention.label for r in found} == {"none", "random #4 α=0", "H-neurons α=0"}

@@ -86,6 +86,9 @@ class NeuronMask:
     source: str = field(default="<memory>", compare=False)  # file it was loaded from, for messages
 
     def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or self.kind not in MASK_KINDS:  # a str enum: "control" is CONTROL
+            raise MaskError(f"{self.source}: field 'kind': expected 'hneurons' or 'control', got {self.kind!r}")
+        object.__setattr__(self, "kind", RunKind(self.kind))
         _validate(self)  # before sorting, so that errors name positions as they are in the file
         object.__setattr__(self, "neurons", tuple(sorted(self.neurons, key=lambda n: (n.layer, n.index))))
 
@@ -287,7 +290,7 @@ class NeuronMask:
         if not isinstance(provenance, dict):
             raise err("provenance", "an object", provenance)
         default_alpha = _finite(err, "default_alpha", data.get("default_alpha", 0.0))
-        return cls(spec, tuple(neurons), default_alpha, provenance, _kind(err, data, provenance), source=source)
+        return cls(spec, tuple(neurons), default_alpha, provenance, _kind(data, provenance), source=source)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> NeuronMask:
@@ -317,13 +320,11 @@ class NeuronMask:
         return mask
 
 
-def _kind(err: _Errors, data: dict[str, Any], provenance: dict[str, Any]) -> RunKind:
-    """The mask's kind; a file written before masks recorded it is a control when its method was random."""
-    if "kind" not in data:
-        return RunKind.CONTROL if str(provenance.get("method", "")).startswith("random") else RunKind.HNEURONS
-    if data["kind"] not in [k.value for k in MASK_KINDS]:
-        raise err("kind", " or ".join(repr(k.value) for k in MASK_KINDS), data["kind"])
-    return RunKind(data["kind"])
+def _kind(data: dict[str, Any], provenance: dict[str, Any]) -> Any:
+    """The file's kind (NeuronMask checks it); a file from before kinds is a control when its method was random."""
+    if "kind" in data:
+        return data["kind"]
+    return RunKind.CONTROL if str(provenance.get("method", "")).startswith("random") else RunKind.HNEURONS
 
 
 class _Errors:

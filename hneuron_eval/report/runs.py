@@ -193,8 +193,13 @@ def read_run(path: Path) -> EvalRun | None:
         warnings.warn(f"{path}: skipped, written by lm-eval {version} (this reader knows {SUPPORTED_LM_EVAL}x)",
                       RunWarning, stacklevel=2)
         return None
+    try:
+        intervention = _intervention(data["config"])
+    except ValueError as exc:
+        warnings.warn(f"{path}: skipped, {exc}", RunWarning, stacklevel=2)
+        return None
     chat = bool(data.get("chat_template_sha") or data.get("chat_template"))
-    return EvalRun(path, _model_name(data), chat, _intervention(data["config"]), data)
+    return EvalRun(path, _model_name(data), chat, intervention, data)
 
 
 def find_runs(folders: list[str | Path]) -> list[EvalRun]:
