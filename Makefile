@@ -98,7 +98,7 @@ bench: install
 	  --test-questions 200 --max-new-tokens 24 --batch-size 32 --min-per-class 5
 	$(BENCH_ENV) $(VENV)/bin/hneuron-eval features --out $(BENCH_RUN)
 	$(BENCH_ENV) $(PY) benchmarks/identify_probe.py --run $(BENCH_RUN) \
-	  --out results/identify/benchmarks/probe_grid_$(SMOL).json
+	  --out results/identify/benchmarks/probe_grid_$(notdir $(BENCH_RUN)).json
 	$(PY) scripts/benchmarks_readme.py
 
 clean:
