@@ -93,11 +93,13 @@ def test_lm_eval_hf_on_export_equals_hneuron_hf(tiny_llama_dir, mask_file, expor
     assert generate(hf) == generate(ours)
 
 
-def test_bfloat16_export_equals_hneuron_hf_in_bfloat16(tiny_llama_dir, mask_file, tmp_path):
-    out = export_folded(str(tiny_llama_dir), mask_file, 0, tmp_path / "bf16", dtype="bfloat16")
-    assert {t.dtype for t in load_file(out / "model.safetensors").values()} == {torch.bfloat16}
-    ours = make(HNeuronLM, tiny_llama_dir, "bfloat16", mask=str(mask_file), alpha=0, scale_via="fold")
-    assert loglik(make(HFLM, out, "bfloat16")) == loglik(ours)
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_low_precision_export_equals_hneuron_hf_in_that_dtype(tiny_llama_dir, mask_file, tmp_path, dtype):
+    out = export_folded(str(tiny_llama_dir), mask_file, 0.5, tmp_path / dtype, dtype=dtype)
+    assert {t.dtype for t in load_file(out / "model.safetensors").values()} == {getattr(torch, dtype)}
+    ours = make(HNeuronLM, tiny_llama_dir, dtype, mask=str(mask_file), alpha=0.5, scale_via="fold")
+    assert loglik(make(HFLM, out, dtype)) == loglik(ours)
+    assert generate(make(HFLM, out, dtype)) == generate(ours)
 
 
 def test_record_and_config_carry_mask_hash_and_alpha(exported, mask_file, tiny_llama_dir):

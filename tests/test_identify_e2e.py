@@ -74,11 +74,15 @@ def test_identify_end_to_end(tiny_run, capsys):
         "4",
         "--bioasq",
         str(tiny_run / "missing.jsonl"),
+        "--dtype",
+        "float32",
     ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "bioasq: skipped: BioASQ file not found" in printed and "nq_open: skipped" in printed
     run = json.loads((out / "run.json").read_text())
+    assert (run["config"]["dtype"], run["dtype_reason"]) == ("float32", "given")
+    assert np.load(out / "features" / "train" / "answer.npy").dtype == np.float32
     splits = json.loads((out / "splits.json").read_text())
     train_ids = splits["train"]["faithful"] + splits["train"]["hallucinated"]
     test_ids = splits["test"]["faithful"] + splits["test"]["hallucinated"]
@@ -167,3 +171,23 @@ def test_later_stage_settings_change_only_until_the_stage_starts(tiny_run, capsy
     selection = json.loads((out / "probe" / "selection.json").read_text())
     assert selection["contrast"] == "1-vs-1" and [g["C"] for g in selection["c_grid"]] == [10.0]
     assert json.loads((out / "run.json").read_text())["config"]["contrast"] == "3-vs-1"  # probe options: this fit only
+
+
+def test_the_dtype_policy_picks_the_model_dtype_and_features_stay_float32(tiny_run, monkeypatch):
+    """No --dtype: the policy decides and run.json says why; the stored features are float32 in any model dtype."""
+    from hneuron_eval.harness import precision
+
+    monkeypatch.setattr(precision, "bf16_units", lambda: ["amx_bf16"])
+    out = tiny_run / "bf16"
+    assert main(["sample", "--model", str(tiny_run / "model"), "--out", str(out), "--samples", "2", "--questions", "90",
+                 "--max-new-tokens", "6", "--min-per-class", "3", "--batch-size", "16"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert (run["config"]["dtype"], run["dtype_reason"]) == ("bfloat16", "CPU with bfloat16 matrix units (amx_bf16)")
+    assert main(["features", "--out", str(out)]) == 0
+    features = np.load(out / "features" / "train" / "answer.npy")
+    assert features.dtype == np.float32 and np.isfinite(features).all() and features.any()
+    monkeypatch.setattr(precision, "bf16_units", lambda: [])
+    assert main(["sample", "--model", str(tiny_run / "model"), "--out", str(tiny_run / "f32"), "--samples", "2",
+                 "--questions", "90", "--max-new-tokens", "6", "--min-per-class", "3", "--batch-size", "16"]) == 0
+    run = json.loads((tiny_run / "f32" / "run.json").read_text())
+    assert run["config"]["dtype"] == "float32" and run["dtype_reason"].startswith("CPU without bfloat16")

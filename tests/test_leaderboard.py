@@ -252,3 +252,20 @@ def test_the_recorded_kind_decides_not_the_mask_method(tmp_path, capsys):
     kinds = sorted((r.path.parent.parent.name, r.intervention.kind) for r in found)
     assert kinds == [("a", RunKind.BASELINE), ("b", RunKind.CONTROL), ("c", RunKind.HNEURONS)]
     assert {r.intervention.label for r in found} == {"none", "random #4 α=0", "H-neurons α=0"}
+
+
+def test_runs_of_one_model_in_different_dtypes_are_marked(tmp_path, capsys):
+    base = [0.0] * N
+    write_run(tmp_path / "runs" / "a", "2026-01-01T00-00-01", {"t1": base, "t2": base})
+    folder = write_run(tmp_path / "runs" / "b", "2026-01-01T00-00-02", {"t1": flips(base, 5, 0), "t2": base},
+                       kind="hneurons", alpha=0.0)
+    results = next(folder.rglob("results_*.json"))
+    data = json.loads(results.read_text())
+    data["config"]["hneuron_dtype"] = {"dtype": "bfloat16", "reason": "CPU with bfloat16 matrix units (amx_bf16)"}
+    results.write_text(json.dumps(data))
+    board = build_leaderboard([tmp_path / "runs"], tmp_path / "out", n_boot=200, plots=False)
+    assert any("tiny-model: its runs used different dtypes (bfloat16, float32)" in m for m in board.mismatches)
+    assert "different dtypes" in (tmp_path / "out" / "LEADERBOARD.md").read_text()
+    lines = (tmp_path / "out" / "leaderboard.csv").read_text().splitlines()
+    rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
+    assert {(r["intervention"], r["dtype"]) for r in rows} == {("none", "float32"), ("H-neurons α=0", "bfloat16")}

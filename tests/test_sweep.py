@@ -31,6 +31,7 @@ def tiny_mask(tiny_llama_dir, tmp_path_factory) -> Path:
 def run(tiny_llama_dir, tiny_mask, task_dir, out, **kw):
     args = dict(model=str(tiny_llama_dir), mask=str(tiny_mask), alphas=[0.0, 1.0, 2.0], controls=1,
                 tasks=["hn_test_sweep"], out=out, batch_size=2, include_path=str(task_dir), scale_via="hook",
+                dtype="float32",
                 command="hneuron-eval sweep (test)")
     return sweep.run_sweep(**{**args, **kw})
 
@@ -143,6 +144,8 @@ def test_sweep_writes_lm_eval_folders_and_resumes(tiny_llama_dir, tiny_mask, tas
     # resumed: finished configurations are skipped, a half-written one is redone from scratch
     manifest = json.loads((out / "sweep.json").read_text())
     assert set(manifest["finished"]) == {f.name for f in folders}
+    assert (manifest["settings"]["dtype"], manifest["settings"]["dtype_reason"]) == ("float32", "given")
+    assert runs["none"].data["config"]["hneuron_dtype"] == {"dtype": "float32", "reason": "given"}
     (out / "hneurons-alpha2" / sweep.DONE).unlink()
     (out / ".random-seed0-alpha2.partial").mkdir()
     done = []

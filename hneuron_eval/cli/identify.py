@@ -9,6 +9,7 @@ from typing import Any
 
 from hneuron_eval.cli.common import HelpFormatter, renamed
 from hneuron_eval.core.provenance import command_line
+from hneuron_eval.harness.precision import DTYPES
 from hneuron_eval.identify.fitting import CONTRASTS
 from hneuron_eval.identify.run import DEFAULT_C_GRID, RunConfig
 
@@ -24,6 +25,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory (created; running again resumes)")
     p.add_argument("--seed", type=int, default=RunConfig.seed, help="seed of question draws, sampling and splits")
     p.add_argument("--device", default=RunConfig.device, help="torch device of the model (cpu, cuda, cuda:1, ...)")
+    p.add_argument("--dtype", default=None, choices=DTYPES,
+                   help="model dtype (default: bfloat16 on a GPU or a CPU with bfloat16 matrix units, else float32; "
+                        "the features stage stores its own feature dtype either way)")
     p.add_argument("--ffn-site", default=None, metavar="LAYERS:DOWN_PROJ[:transposed]",
                    help="the down projections of an architecture outside the site table (as hneuron-hf ffn_site=)")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hneuron_eval.cli.common import HelpFormatter, renamed
+from hneuron_eval.harness.precision import DTYPES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     # lm-eval's underscore spellings of the shared options work too (copied from an lm_eval command)
     p.add_argument("--batch-size", "--batch_size", default="16", help="lm-eval batch size (a number or auto)")
     p.add_argument("--device", default="cpu", help="torch device")
-    p.add_argument("--dtype", default="float32", help="model dtype")
+    p.add_argument("--dtype", default=None, choices=DTYPES,
+                   help="model dtype (default: bfloat16 on a GPU or a CPU with bfloat16 matrix units, else float32)")
     p.add_argument("--scale-via", default="auto", choices=("auto", "fold", "hook"),
                    help="scale the neurons by folding the weights' columns or by a hook (auto: fold where possible)")
     renamed(p, "--mode", "--scale-via")

@@ -100,13 +100,18 @@ def resolve_pretrained(name_or_path: str) -> str:
     return name_or_path
 
 
-def load_model(name_or_path: str, dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
-    """(model in eval mode, tokenizer) of a built-in name, a local HF folder or a hub id."""
+def load_model(name_or_path: str, dtype: str | None = None, device: str = "cpu") -> tuple[Any, Any]:
+    """(model in eval mode, tokenizer) of a built-in name, a local HF folder or a hub id.
+
+    ``dtype=None`` follows the dtype policy (``harness/precision.py``): bfloat16 on a GPU or a CPU
+    with bfloat16 matrix units, else float32.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if not isinstance(getattr(torch, dtype, None), torch.dtype):
-        raise ValueError(f"dtype must name a torch dtype (float32, bfloat16, float16), got {dtype!r}")
+    from hneuron_eval.harness.precision import choose_dtype
+
+    dtype = choose_dtype(dtype, device).dtype
     path = resolve_pretrained(name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()

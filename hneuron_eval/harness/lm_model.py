@@ -17,8 +17,9 @@ from hneuron_eval.core.masks import NeuronMask
 from hneuron_eval.core.run_kind import RunKind
 from hneuron_eval.core.sites import parse_site, register_site, resolve_ffn
 from hneuron_eval.errors import ModelArgsError
-from hneuron_eval.harness.builtin_models import builtin_info, resolve_pretrained
+from hneuron_eval.harness.builtin_models import BUILTIN_MODELS, builtin_info, resolve_pretrained
 from hneuron_eval.harness.detector import Detector, ScoredText
+from hneuron_eval.harness.precision import DtypeChoice, DtypeError, choose_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class HNeuronLM(HFLM):
             raise ModelArgsError("hneuron-hf: detector_controls= was given without detector=")
         control_paths = _control_paths(detector_controls)
         self.pretrained_name = pretrained if isinstance(pretrained, str) else None
+        self.dtype_choice = _dtype_choice(pretrained, kwargs)  # sets kwargs["dtype"] for a built-in model
         if isinstance(pretrained, str):
             pretrained = resolve_pretrained(pretrained)
         super().__init__(pretrained=pretrained, **kwargs)
@@ -159,9 +161,28 @@ class HNeuronLM(HFLM):
         if self.detector is not None:
             info["hneuron_detector"] = {**self.detector.to_dict(), "controls": [c.to_dict() for c in self.controls],
                                         "answers": dict(sorted(self.monitor_stats.items()))}
+        dtype = str(getattr(self.model, "dtype", "")).removeprefix("torch.")
+        info["hneuron_dtype"] = {**self.dtype_choice.to_dict(), "dtype": dtype or self.dtype_choice.dtype}
         if self.pretrained_name is not None and (builtin := builtin_info(str(self.pretrained))) is not None:
             info["hneuron_builtin_model"] = builtin
         return info
+
+
+def _dtype_choice(pretrained: Any, kwargs: dict[str, Any]) -> DtypeChoice:
+    """A given dtype= (checked), the dtype policy for a built-in model, else lm-eval's own default (auto)."""
+    given = kwargs.get("dtype")
+    if isinstance(given, str) and given != "auto":
+        try:
+            return choose_dtype(given, kwargs.get("device"))
+        except DtypeError as exc:
+            raise ModelArgsError(f"hneuron-hf: {exc} (or auto: the checkpoint's own)") from None
+    if given is not None:
+        return DtypeChoice(str(given).removeprefix("torch."), "given")
+    if isinstance(pretrained, str) and pretrained in BUILTIN_MODELS:
+        choice = choose_dtype(None, kwargs.get("device"))
+        kwargs["dtype"] = choice.dtype
+        return choice
+    return DtypeChoice("auto", "lm-eval's default: the checkpoint's own dtype")
 
 
 def _control_paths(pattern: str | None) -> list[str]:

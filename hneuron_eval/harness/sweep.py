@@ -25,6 +25,7 @@ from hneuron_eval.core.fileio import apply_umask, write_json_atomic
 from hneuron_eval.core.masks import NeuronMask, control_mask_name
 from hneuron_eval.core.provenance import utc_now
 from hneuron_eval.core.run_kind import RunKind
+from hneuron_eval.harness.precision import DtypeChoice, choose_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def run_sweep(
     limit: float | None = None,
     batch_size: int | str = 16,
     device: str = "cpu",
-    dtype: str = "float32",
+    dtype: str | None = None,
     scale_via: str = "auto",
     apply_chat_template: bool = False,
     include_path: str | None = None,
@@ -127,6 +128,7 @@ def run_sweep(
     from hneuron_eval.harness.builtin_models import resolve_pretrained
 
     out = Path(out)
+    choice = choose_dtype(dtype, device)  # the dtype policy unless dtype is given; recorded with its reason
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder for the sweep")
     if limit is not None and not limit > 0:
@@ -151,7 +153,8 @@ def run_sweep(
         "tasks": list(tasks),
         "limit": limit,
         "apply_chat_template": apply_chat_template,
-        "dtype": dtype,
+        "dtype": choice.dtype,
+        "dtype_reason": choice.reason,
         "scale_via": scale_via,
         "seed": seed,
         "include_path": include_path,
@@ -175,8 +178,8 @@ def run_sweep(
 
         from tqdm.auto import tqdm
 
-        lm = _load_model(model, batch_size, device, dtype, ffn_site)
-        extra = {"dtype": dtype, **({"scale_via": scale_via} if scale_via != "auto" else {}),
+        lm = _load_model(model, batch_size, device, choice, ffn_site)
+        extra = {"dtype": choice.dtype, **({"scale_via": scale_via} if scale_via != "auto" else {}),
                  **({"ffn_site": ffn_site} if ffn_site else {})}
         with tqdm(total=len(configs), initial=len(configs) - len(todo), desc="sweep configurations",
                   unit="config") as bar:
@@ -235,10 +238,12 @@ def _write_control_masks(h_mask: NeuronMask, controls: int, folder: Path) -> Non
             h_mask.random_control(seed).save(path)
 
 
-def _load_model(model: str, batch_size: int | str, device: str, dtype: str, ffn_site: str | None = None):
+def _load_model(model: str, batch_size: int | str, device: str, choice: DtypeChoice, ffn_site: str | None = None):
     from hneuron_eval.harness.lm_model import HNeuronLM
 
-    return HNeuronLM(pretrained=model, batch_size=batch_size, device=device, dtype=dtype, ffn_site=ffn_site)
+    lm = HNeuronLM(pretrained=model, batch_size=batch_size, device=device, dtype=choice.dtype, ffn_site=ffn_site)
+    lm.dtype_choice = choice  # chosen here by the policy (or given), not by the model's own arguments
+    return lm
 
 
 def _evaluate(lm, config: SweepConfig, model: str, extra: dict[str, Any], tasks: Sequence[str], out: Path,

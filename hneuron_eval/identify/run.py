@@ -50,6 +50,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     ffn_site: str | None = None  # LAYERS:DOWN_PROJ[:transposed] for an architecture outside the site table
+    dtype: str | None = None  # the model's; None: the dtype policy (harness/precision.py), settled at the start
 
 
 class IdentifyRun:
@@ -80,7 +81,8 @@ class IdentifyRun:
                     f"{out / 'run.json'}: this run directory belongs to model {run.info['model']!r}, "
                     f"not {config.model!r}; use another --out"
                 )
-            changed = {k: (v, getattr(config, k)) for k, v in asdict(run.config).items() if v != getattr(config, k)}
+            changed = {k: (v, getattr(config, k)) for k, v in asdict(run.config).items()
+                       if getattr(config, k) is not None and v != getattr(config, k)}
             if changed:
                 print(
                     f"[identify] resuming {out}: keeping the settings stored in run.json; ignored: "
@@ -89,6 +91,10 @@ class IdentifyRun:
             run.command = command
             return run
         from hneuron_eval.core.sites import resolve_ffn
+        from hneuron_eval.harness.precision import choose_dtype
+
+        choice = choose_dtype(config.dtype, config.device)
+        config.dtype = choice.dtype
         model, tok = _load(config)
         layout = resolve_ffn(model)
         info = {
@@ -101,6 +107,7 @@ class IdentifyRun:
             "d_ff": layout.d_ff,
             "versions": versions(),
             "config": asdict(config),
+            "dtype_reason": choice.reason,
             "command": command,
         }
         write_json_atomic(out / "run.json", info)
@@ -163,12 +170,12 @@ def _load(config: RunConfig):
 
     if config.ffn_site:
         use_site(resolve_pretrained(config.model), config.ffn_site)
-    return load_model(config.model, device=config.device)
+    return load_model(config.model, dtype=config.dtype or "float32", device=config.device)
 
 
 def _upgrade(config: dict[str, Any]) -> dict[str, Any]:
-    """A run.json written before the probe contrast had its own name called it ``mode``."""
-    return {("contrast" if k == "mode" else k): v for k, v in config.items()}
+    """Older run.json files: the probe contrast was called ``mode``, and every run was float32."""
+    return {"dtype": "float32", **{("contrast" if k == "mode" else k): v for k, v in config.items()}}
 
 
 def _subset(questions: list[D.Question], n: int, seed: int) -> list[D.Question]:

@@ -121,10 +121,14 @@ def _agreement_cell(span: tuple[float, float] | None) -> str:
 
 
 def _mismatches(runs: list[EvalRun]) -> list[str]:
-    """Runs of one model that used different ``--limit`` or logged different documents of a task."""
+    """Runs of one model that used different dtypes or ``--limit``, or logged different documents of a task."""
     out = []
     for model in dict.fromkeys(r.model_label for r in runs):
         mine = [r for r in runs if r.model_label == model]
+        dtypes = {r.dtype for r in mine}
+        if len(dtypes) > 1:
+            out.append(f"{model}: its runs used different dtypes ({', '.join(sorted(dtypes))}); a paired change "
+                       "against its baseline mixes the intervention with the dtype")
         limits = {str(r.data.get("config", {}).get("limit")) for r in mine}
         if len(limits) > 1:
             out.append(f"{model}: its runs used different --limit ({', '.join(sorted(limits))}); each paired test "
@@ -408,7 +412,7 @@ def _csv(board: Leaderboard) -> str:
     if board.command:  # a comment line, as pandas.read_csv(comment="#") reads it
         buf.write(f"# command: {board.command}\n")
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["model", "intervention", "kind", "alpha", "seed", "mask_sha256", "task", "metric",
+    writer.writerow(["model", "dtype", "intervention", "kind", "alpha", "seed", "mask_sha256", "task", "metric",
                      "higher_is_better", "value", "stderr", "delta", "ci_low", "ci_high", "up", "down", "docs", "p",
                      "q", "significant", "note", "judge_agreement_low", "judge_agreement_high"])
     agreement = {c.key: column_agreement(board, c) or ("", "") for c in board.columns}
@@ -422,9 +426,9 @@ def _csv(board: Leaderboard) -> str:
             test = ([ch.delta, *(ch.ci or ("", "")), ch.up, ch.down, ch.docs, ch.p, "" if math.isnan(ch.q) else ch.q,
                      ch.significant, ""]
                     if ch is not None and ch.tested else [""] * 9 + [ch.reason if ch else ""])
-            writer.writerow([row.run.model_label, i.label, i.kind.value, "" if i.alpha is None else i.alpha,
-                             "" if i.seed is None else i.seed, i.mask_sha256 or "", c.task, c.metric,
-                             c.higher_is_better,
+            writer.writerow([row.run.model_label, row.run.dtype, i.label, i.kind.value,
+                             "" if i.alpha is None else i.alpha, "" if i.seed is None else i.seed,
+                             i.mask_sha256 or "", c.task, c.metric, c.higher_is_better,
                              value[0], "" if value[1] is None else value[1], *test, *agreement[c.key]])
     return buf.getvalue()
 

@@ -67,6 +67,14 @@ class EvalRun:
     def date(self) -> float:
         return float(self.data.get("date") or 0.0)
 
+    @property
+    def dtype(self) -> str:
+        """The model's dtype: as hneuron-hf recorded it, else the model_args' ``dtype=``, else ``auto``."""
+        recorded = self.data["config"].get("hneuron_dtype")
+        if isinstance(recorded, dict) and recorded.get("dtype"):
+            return str(recorded["dtype"])
+        return _model_args(self.data["config"]).get("dtype", "auto")
+
     def tasks(self) -> list[str]:
         return sorted(self.data["results"])
 
