@@ -1,10 +1,14 @@
-"""Shared ending of the benchmark scripts: add command, date and versions, print, write atomically."""
+"""What the benchmark scripts share: a command run under GNU time, and the ending (command, date, versions)."""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import subprocess
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from hneuron_eval.core.fileio import write_json_atomic
@@ -30,3 +34,16 @@ def emit(result: dict[str, Any], out: str | None) -> None:
     print(json.dumps(result, indent=2))
     if out:
         write_json_atomic(out, result)
+
+
+def timed(cmd: list[str], log: Path) -> dict:
+    """Run ``cmd`` under GNU time; wall seconds and peak resident memory in MiB."""
+    stats = log.with_suffix(".time")
+    start = time.perf_counter()
+    with log.open("w") as f:
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(stats), *cmd], stdout=f, stderr=subprocess.STDOUT,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}); see {log}")
+    return {"wall_s": round(wall, 2), "peak_rss_mib": round(int(stats.read_text().split()[-1]) / 1024, 1)}

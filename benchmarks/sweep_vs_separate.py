@@ -14,27 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _report import emit  # benchmarks/ is on sys.path when a script runs
-
-
-def timed(cmd: list[str], log: Path) -> dict:
-    """Run ``cmd`` under GNU time; wall seconds and peak resident memory in MiB."""
-    stats = log.with_suffix(".time")
-    start = time.perf_counter()
-    with log.open("w") as f:
-        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(stats), *cmd], stdout=f, stderr=subprocess.STDOUT,
-                              env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
-    wall = time.perf_counter() - start
-    if proc.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}); see {log}")
-    return {"wall_s": round(wall, 2), "peak_rss_mib": round(int(stats.read_text().split()[-1]) / 1024, 1)}
+from _report import emit, timed  # benchmarks/ is on sys.path when a script runs
 
 
 def per_doc(folder: Path) -> dict:
