@@ -73,7 +73,7 @@ test-min: $(MIN_STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(MIN_PY) -m pytest -q
 
 # Every performance benchmark in benchmarks/ with the parameters of its published JSON, then the
-# results/benchmarks README (by hand, alone on the machine: about 40 minutes on 2 cores). The probe
+# results/benchmarks README (by hand, alone on the machine: about an hour on 2 cores). The probe
 # grid needs an identification run with features: BENCH_RUN (small; finished stages are skipped).
 BENCH_RUN ?= runs/bench-identify
 BENCH_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
@@ -99,6 +99,7 @@ bench: install
 	$(BENCH_ENV) $(VENV)/bin/hneuron-eval features --out $(BENCH_RUN)
 	$(BENCH_ENV) $(PY) benchmarks/identify_probe.py --run $(BENCH_RUN) \
 	  --out results/identify/benchmarks/probe_grid_$(notdir $(BENCH_RUN)).json
+	$(BENCH_ENV) $(PY) benchmarks/dtype_speed.py --fresh --out results/benchmarks/dtype_speed.json
 	$(PY) scripts/benchmarks_readme.py
 
 clean:

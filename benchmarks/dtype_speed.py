@@ -15,7 +15,8 @@ Reported per dtype: wall seconds, peak RSS, generated tokens and tokens/s, the u
 steps (lm-eval runs: each row's response tokens over the steps its static batch ran, batches rebuilt
 as HFLM builds them from the logged requests), and the task metrics; per work item the ratio and
 whether every metric stays within one float32 standard error (and, for the sweep, whether the same
-leaderboard cells are significant). Finished items are kept in ``--out``: running again resumes.
+leaderboard cells are significant). Finished items are kept in ``--out``: running again resumes
+(``--fresh`` measures everything again).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from _report import emit, timed  # benchmarks/ is on sys.path when a script runs
 
 from hneuron_eval.harness.precision import choose_dtype
+from hneuron_eval.identify.jsonl import read_records
 
 BIN = Path(sys.executable).parent
 SMOL, GEMMA = "smollm2-135m-instruct", "gemma-3-270m"
@@ -51,7 +53,9 @@ def tokens_and_useful_share(folder: Path, model: str, batch: int) -> tuple[int, 
     tok = AutoTokenizer.from_pretrained(resolve_pretrained(model))
     groups: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
     for path in folder.rglob("samples_*.jsonl"):
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8").split("\n"):  # not splitlines(): texts may hold U+2028
+            if not line.strip():
+                continue
             sample = json.loads(line)
             args = sample["arguments"]["gen_args_0"]
             context, kwargs = args["arg_0"], args["arg_1"]
@@ -123,8 +127,7 @@ def run_item(name: str, dtype: str, work: Path, limit: int, questions: int) -> d
     result = timed([str(BIN / "hneuron-eval"), "sample", "--model", SMOL, "--out", str(out), "--questions",
                     str(questions), "--samples", "2", "--test-questions", "50", "--max-new-tokens", "24",
                     "--batch-size", "32", "--min-per-class", "1", "--dtype", dtype], log)
-    records = [json.loads(line) for path in sorted((out / "samples").glob("*.jsonl"))
-               for line in path.read_text(encoding="utf-8").splitlines()]
+    records = [r for path in sorted((out / "samples").glob("*.jsonl")) for r in read_records(path)]
     labels: dict[str, int] = defaultdict(int)
     for record in records:
         labels[record.get("label", "?")] += 1
@@ -140,11 +143,12 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=100, help="documents per task (lm-eval --limit)")
     p.add_argument("--questions", type=int, default=500, help="training questions of the sampling item")
     p.add_argument("--keep", default=None, help="folder for the runs (default: a temporary one, removed)")
+    p.add_argument("--fresh", action="store_true", help="measure every item again, ignoring those in --out")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     policy = choose_dtype(None, "cpu")
-    done = json.loads(Path(args.out).read_text(encoding="utf-8"))["work"] if args.out and Path(args.out).is_file() \
-        else {}
+    resume = args.out and Path(args.out).is_file() and not args.fresh
+    done = json.loads(Path(args.out).read_text(encoding="utf-8"))["work"] if resume else {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep or tmp)
         work.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,7 @@ def main() -> None:
         f"Median cumulative import time of `hneuron_eval._autoload` at interpreter start: "
         f"{s['median_autoload_import_ms']:.2f} ms (whole `python -c pass`: {s['median_interpreter_start_ms']:.1f} ms).",
     ]
-    lines += _sweep_monitor_export() + _judge_time()
+    lines += _sweep_monitor_export() + _judge_time() + _dtype_speed()
     write_text_atomic(RESULTS / "README.md", "\n".join(lines) + "\n")
 
 
@@ -99,6 +99,36 @@ def _judge_time() -> list[str]:
              "| judge | seconds | per 1,000 responses | share of the run (goal < 5%) |", "|---|---|---|---|"]
     lines += [f"| `{name}` | {x['seconds']:.3f} | {x['seconds_per_1000']:.3f} s | {100 * x['share_of_run']:.2f}% |"
               for name, x in j["judges"].items()]
+    return lines
+
+
+def _dtype_speed() -> list[str]:
+    """float32 against the dtype policy's choice on the same work (``benchmarks/dtype_speed.py``)."""
+    path = RESULTS / "dtype_speed.json"
+    if not path.is_file():
+        return []
+    d = json.loads(path.read_text())
+    new = d["policy"]["dtype"]
+    lines = ["", "## float32 against the dtype policy (`benchmarks/dtype_speed.py`)", "",
+             f"Command: `{d['command']}`; date {d['date']}; {d['threads']} torch threads; policy here: {new} "
+             f"({d['policy']['reason']}); `--limit {d['limit']}`, sampling of {d['questions']} training questions.", "",
+             f"| work | float32 s | {new} s | speedup | tokens/s float32 / {new} | useful decode steps | "
+             f"peak RSS MiB | metrics outside one float32 se |", "|---|---|---|---|---|---|---|---|"]
+    for name, item in d["work"].items():
+        ref, low = item["float32"], item[new]
+        useful = (f"{ref['useful_decode_share']:.2f} / {low['useful_decode_share']:.2f}"
+                  if "useful_decode_share" in ref else "-")
+        check = item.get("metrics_vs_float32")
+        outside = (f"{len(check['outside_one_se'])} of {check['compared']}" if check else "-")
+        if "same_significant_cells" in item:
+            outside += f"; same significant cells: {item['same_significant_cells']}"
+        lines.append(f"| {name} | {ref['wall_s']:.1f} | {low['wall_s']:.1f} | {item['speedup']:.2f}x | "
+                     f"{ref['tokens_per_s']:.0f} / {low['tokens_per_s']:.0f} | {useful} | "
+                     f"{ref['peak_rss_mib']:.0f} / {low['peak_rss_mib']:.0f} | {outside} |")
+    moved = [f"- {name}: {m}" for name, item in d["work"].items()
+             for m in item.get("metrics_vs_float32", {}).get("outside_one_se", [])]
+    if moved:
+        lines += ["", "Metrics more than one float32 standard error away:", "", *moved]
     return lines
 
 
