@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import datetime as dt
+import shlex
+import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -89,6 +92,17 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def _provenance() -> list[str]:
+    """The producing command as typed (relative paths), the commit the tree was at, and the date."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "hneuron_eval"],
+                           capture_output=True, text=True).stdout.strip()
+    when = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    return [f"Command: `{shlex.join(['python', 'scripts/house.py', *sys.argv[1:]])}` (from the checkout's root)  ",
+            f"Tree: commit {commit}{' with uncommitted changes to hneuron_eval/' if dirty else ''}; date {when}."]
+
+
 def report() -> str:
     mods = modules()
     graph = {m: imports(m, p, set(mods)) for m, p in mods.items()}
@@ -98,7 +112,7 @@ def report() -> str:
         w = lines_per_wing[wing(m)]
         w[0] += 1
         w[1] += len(p.read_text(encoding="utf-8").splitlines())
-    out = ["# The house", "", "Produced by `python scripts/house.py`.", "",
+    out = ["# The house", "", *_provenance(), "",
            "## Lines per wing", "", "| wing | modules | lines |", "|---|---|---|"]
     out += [f"| {w} | {n} | {lines} |" for w, (n, lines) in sorted(lines_per_wing.items())]
     out += ["", f"{len(mods)} modules, {sum(v[1] for v in lines_per_wing.values())} lines.", "",

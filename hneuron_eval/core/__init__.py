@@ -1,0 +1,1 @@
+"""The neurons themselves: where they live, which ones, how to scale them, what they contribute (CETT)."""

@@ -1,0 +1,1 @@
+"""Inside lm-eval: the hneuron-hf model, the detector, the built-in models, sweeps and export."""

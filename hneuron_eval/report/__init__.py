@@ -1,0 +1,1 @@
+"""Reading lm-eval output folders back: leaderboards, plots, re-scoring."""
