@@ -136,6 +136,7 @@ def test_ffn_site_model_arg_for_an_architecture_outside_the_table(tiny_llama_dir
     assert loglik(user) == reference
     with pytest.raises(UnsupportedArchitectureError, match=r"model\.layers\.0\.mlp\.up_proj has weight shape"):
         make(HNeuronLM, tiny_llama_dir, ffn_site="model.layers:mlp.up_proj")
+    assert FFN_SITES["llama"].down_proj == "mlp.down_proj"  # the accepted site stays; the refused one left no trace
     with pytest.raises(UnsupportedArchitectureError, match=r"module model\.layers\.0\.mlp\.gone does not exist"):
         make(HNeuronLM, tiny_llama_dir, ffn_site="model.layers:mlp.gone")
 

@@ -100,3 +100,15 @@ def test_a_malformed_site_is_refused(text):
 def test_unsupported_architecture_names_the_way_to_add_it():
     with pytest.raises(UnsupportedArchitectureError, match=r"ffn_site=LAYERS:DOWN_PROJ .*register_site"):
         resolve_ffn(_bert())
+
+
+def test_a_refused_site_leaves_the_table_as_it_was(monkeypatch):
+    from hneuron_eval.core.sites import apply_site
+
+    model = make_model("llama")
+    before = FFN_SITES["llama"]
+    monkeypatch.setitem(FFN_SITES, "llama", before)  # restored after the test whatever happens
+    with pytest.raises(UnsupportedArchitectureError, match="has weight shape"):
+        apply_site(model, "model.layers:mlp.up_proj")
+    assert FFN_SITES["llama"] is before
+    assert apply_site(model, "model.layers:mlp.down_proj").d_ff == D_FF

@@ -7,6 +7,7 @@ entries: every layer must have the module, and it must map d_ff to the model's h
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -79,14 +80,33 @@ def parse_site(text: str) -> FFNSite:
     return FFNSite(layers=(parts[0],), down_proj=parts[1], transposed=bool(flags))
 
 
-def use_site(name_or_path: str, text: str, trust_remote_code: bool = False) -> str:
-    """Register the ``ffn_site`` text for the model_type of the model at ``name_or_path`` (read from its config)."""
+def use_site(name_or_path: str, text: str, trust_remote_code: bool = False) -> FFNLayout:
+    """Register the ``ffn_site`` text for the model at ``name_or_path``, checked on its config (weights unloaded)."""
     from transformers import AutoConfig
 
     site = parse_site(text)
     model_type = str(AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code).model_type)
-    register_site(model_type, site, replace=True)
-    return model_type
+    return _checked(model_type, site, lambda: resolve_ffn_pretrained(name_or_path, trust_remote_code))
+
+
+def apply_site(model: nn.Module, text: str) -> FFNLayout:
+    """Register the ``ffn_site`` text for a loaded model's model_type, checked on the model itself."""
+    model_type = str(getattr(getattr(unwrap(model), "config", None), "model_type", None))
+    return _checked(model_type, parse_site(text), lambda: resolve_ffn(model))
+
+
+def _checked(model_type: str, site: FFNSite, resolve: Callable[[], FFNLayout]) -> FFNLayout:
+    """Register ``site`` for ``model_type`` if ``resolve`` accepts it; a refused site leaves the table as it was."""
+    previous = FFN_SITES.get(model_type)
+    FFN_SITES[model_type] = site
+    try:
+        return resolve()
+    except BaseException:
+        if previous is None:
+            del FFN_SITES[model_type]
+        else:
+            FFN_SITES[model_type] = previous
+        raise
 
 
 def base_layer(module: nn.Module) -> nn.Module:

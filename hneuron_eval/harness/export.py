@@ -58,9 +58,8 @@ def export_folded(
     source = resolve_pretrained(model)
     _check_not_input(target, [source, mask])
     scaling = NeuronScaling(NeuronMask.load(mask), alpha, scale_via="fold")
-    if ffn_site:
-        use_site(source, ffn_site)
-    layout = resolve_ffn_pretrained(source)  # config only: a wrong-shape mask is refused before loading weights
+    # config only: a wrong site or a wrong-shape mask is refused before loading weights
+    layout = use_site(source, ffn_site) if ffn_site else resolve_ffn_pretrained(source)
     scaling.mask.check_compatible(layout.num_layers, layout.d_ff, model)
 
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -15,7 +15,7 @@ from lm_eval.models.huggingface import HFLM
 from hneuron_eval.core.intervention import SCALE_VIA, BoundScaling, NeuronScaling
 from hneuron_eval.core.masks import NeuronMask
 from hneuron_eval.core.run_kind import RunKind
-from hneuron_eval.core.sites import parse_site, register_site, resolve_ffn
+from hneuron_eval.core.sites import apply_site, parse_site
 from hneuron_eval.errors import ModelArgsError
 from hneuron_eval.harness.builtin_models import BUILTIN_MODELS, builtin_info, resolve_pretrained
 from hneuron_eval.harness.detector import Detector, ScoredText
@@ -58,7 +58,8 @@ class HNeuronLM(HFLM):
             raise ModelArgsError("hneuron-hf: alpha= was given without mask=; pass mask=PATH.hneurons.json")
         if scale_via not in SCALE_VIA:
             raise ModelArgsError(f"hneuron-hf: scale_via must be one of {SCALE_VIA}, got {scale_via!r}")
-        site = parse_site(ffn_site) if ffn_site else None
+        if ffn_site:
+            parse_site(ffn_site)  # a malformed text is refused before the model loads
         # every file the arguments name is read before the model is loaded: a mistake costs no model load
         mask_file = NeuronMask.load(mask) if mask is not None else None
         alpha_value = _parse_alpha(alpha)
@@ -70,11 +71,9 @@ class HNeuronLM(HFLM):
         if isinstance(pretrained, str):
             pretrained = resolve_pretrained(pretrained)
         super().__init__(pretrained=pretrained, **kwargs)
-        if site is not None:
-            model_type = str(self.model.config.model_type)
-            register_site(model_type, site, replace=True)
-            resolve_ffn(self.model)  # a missing module or a wrong shape is refused here, before any request
-            logger.info("hneuron-hf: FFN site of %r: %s", model_type, site)
+        if ffn_site:
+            apply_site(self.model, ffn_site)  # a missing module or a wrong shape is refused here, table untouched
+            logger.info("hneuron-hf: FFN site of %r: %s", self.model.config.model_type, ffn_site)
         accelerator = getattr(self, "accelerator", None)
         if accelerator is not None and accelerator.num_processes > 1 and self.world_size == 1:
             # HFLM shards requests across processes only when it counts more than one GPU

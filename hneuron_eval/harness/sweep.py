@@ -134,9 +134,9 @@ def run_sweep(
     if limit is not None and not limit > 0:
         raise ValueError(f"--limit: expected a positive number of documents (or a fraction below 1), got {limit:g}")
     h_mask = NeuronMask.load(mask)
-    if ffn_site:
-        use_site(resolve_pretrained(model), ffn_site)
-    layout = resolve_ffn_pretrained(resolve_pretrained(model))  # config only: a wrong mask fails before loading
+    source = resolve_pretrained(model)
+    # config only: a wrong site or mask fails before loading
+    layout = use_site(source, ffn_site) if ffn_site else resolve_ffn_pretrained(source)
     h_mask.check_compatible(layout.num_layers, layout.d_ff, model)
     configs = plan_sweep(alphas, controls, mask, (out / "masks").as_posix())
     task_manager = TaskManager(include_path=include_path)  # indexes every lm-eval task: once per sweep
