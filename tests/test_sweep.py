@@ -78,6 +78,8 @@ def test_bad_arguments_refused_before_loading(tmp_path, capsys, tiny_mask):
     ({"limit": 0}, r"--limit: expected a positive number of documents .*got 0"),
     ({"limit": -3}, r"--limit: expected a positive number of documents .*got -3"),
     ({"out": "FILE"}, r"--out .*afile is a file; give a folder for the sweep"),
+    ({"limit": 2, "samples": {"hn_test_sweep": [0]}}, r"--samples and --limit: give one of them"),
+    ({"samples": {"hn_tset_sweep": [0]}}, r"--samples: no lm-eval task called 'hn_tset_sweep'"),
 ])
 def test_bad_tasks_and_limits_are_refused_before_the_folder_exists(tiny_llama_dir, tiny_mask, task_dir, tmp_path,
                                                                     change, message):
@@ -91,6 +93,28 @@ def test_bad_tasks_and_limits_are_refused_before_the_folder_exists(tiny_llama_di
     # the corrected command then runs (the folder is not locked by a half-started sweep)
     run(tiny_llama_dir, tiny_mask, task_dir, tmp_path / "out", alphas=[0.0], controls=0)
     assert (tmp_path / "out" / "hneurons-alpha0").is_dir()
+
+
+def test_samples_parsed_from_json_or_file(tmp_path):
+    assert sweep.parse_samples('{"a": [3, 1]}') == {"a": [3, 1]}
+    (tmp_path / "s.json").write_text('{"b": [0]}')
+    assert sweep.parse_samples(str(tmp_path / "s.json")) == {"b": [0]}
+    (tmp_path / "bad.json").write_text("{nope")
+    for bad, message in [("{nope", "--samples: not JSON"), (str(tmp_path / "bad.json"), "bad.json: not JSON"),
+                         ("missing.json", "neither a JSON object nor a file"), ("{}", "non-empty object"),
+                         ('{"a": [1, -2]}', r"task 'a': expected a non-empty list of document indices >= 0"),
+                         ('{"a": []}', "task 'a': expected a non-empty list"), ('{"a": [1, 1]}', "given twice")]:
+        with pytest.raises(ValueError, match=message):
+            sweep.parse_samples(bad)
+
+
+def test_samples_choose_the_documents(tiny_llama_dir, tiny_mask, task_dir, tmp_path):
+    run(tiny_llama_dir, tiny_mask, task_dir, tmp_path / "out", alphas=[0.0], controls=0,
+        samples={"hn_test_sweep": [4, 1]})
+    logged = [json.loads(x) for x in next((tmp_path / "out" / "hneurons-alpha0").rglob(
+        "samples_hn_test_sweep_*.jsonl")).read_text().splitlines()]
+    assert sorted(s["doc_id"] for s in logged) == [1, 4]
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["settings"]["samples"] == {"hn_test_sweep": [4, 1]}
 
 
 def test_a_fresh_sweep_that_fails_before_its_first_configuration_leaves_nothing(tiny_llama_dir, tiny_mask, task_dir,

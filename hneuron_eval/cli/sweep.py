@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--controls", type=int, default=3, help="random-neuron controls per alpha != 1")
     p.add_argument("--tasks", required=True, help="comma-separated lm-eval tasks or groups")
     p.add_argument("--limit", type=float, default=None, help="documents per task (lm-eval --limit)")
+    p.add_argument("--samples", default=None, metavar="JSON|FILE",
+                   help='document indices per task, as lm_eval --samples (\'{"hn_triviaqa": [0, 5]}\' or a JSON '
+                   "file); instead of --limit")
     p.add_argument("--out", required=True, help="sweep folder (created; running again resumes)")
     # lm-eval's underscore spellings of the shared options work too (copied from an lm_eval command)
     p.add_argument("--batch-size", "--batch_size", default="16", help="lm-eval batch size (a number or auto)")
@@ -45,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from hneuron_eval.harness.sweep import parse_alphas, plan_sweep, run_sweep
+    from hneuron_eval.harness.sweep import parse_alphas, parse_samples, plan_sweep, run_sweep
 
     alphas = parse_alphas(args.alphas)
     plan_sweep(alphas, args.controls, args.mask, "masks")  # bad --alphas/--controls: refused before any loading
@@ -55,9 +58,12 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.batch_size != "auto" and not (args.batch_size.isdigit() and int(args.batch_size) > 0):
         raise ValueError(f"--batch-size: expected a positive number or auto, got {args.batch_size!r}")
     batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+    samples = parse_samples(args.samples) if args.samples is not None else None
+    if samples is not None and args.limit is not None:
+        raise ValueError("--samples and --limit: give one of them (as lm_eval, which refuses both)")
     folders = run_sweep(
         model=args.model, mask=args.mask, alphas=alphas, controls=args.controls, tasks=tasks, out=args.out,
-        limit=args.limit, batch_size=batch_size, device=args.device, dtype=args.dtype, scale_via=args.scale_via,
+        limit=args.limit, samples=samples, batch_size=batch_size, device=args.device, dtype=args.dtype, scale_via=args.scale_via,
         apply_chat_template=args.apply_chat_template, include_path=args.include_path, seed=args.seed,
         ffn_site=args.ffn_site, command=args.command_line,
     )

@@ -65,6 +65,29 @@ def parse_alphas(text: str) -> list[float]:
     return alphas
 
 
+def parse_samples(text: str) -> dict[str, list[int]]:
+    """``--samples``: a JSON object of task -> document indices, given inline or as a file path."""
+    source, raw = "--samples", text
+    if not text.lstrip().startswith("{"):
+        path = Path(text)
+        if not path.is_file():
+            raise ValueError(f"--samples: {text!r} is neither a JSON object nor a file")
+        source, raw = f"--samples {path}", path.read_text(encoding="utf-8")
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"{source}: not JSON ({exc})") from None
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"{source}: expected a non-empty object of task -> list of document indices")
+    for task, ids in value.items():
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and i >= 0 for i in ids):
+            raise ValueError(f"{source}: task {task!r}: expected a non-empty list of document indices >= 0, "
+                             f"got {json.dumps(ids)[:60]}")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{source}: task {task!r}: an index is given twice")
+    return value
+
+
 def alpha_label(alpha: float) -> str:
     """``0.0`` -> ``"0"``, ``1.5`` -> ``"1.5"``: the alpha as it appears in folder names and tables."""
     return format(alpha, "g")
@@ -111,6 +134,7 @@ def run_sweep(
     tasks: Sequence[str],
     out: str | os.PathLike,
     limit: float | None = None,
+    samples: dict[str, list[int]] | None = None,
     batch_size: int | str = 16,
     device: str = "cpu",
     dtype: str | None = None,
@@ -133,6 +157,8 @@ def run_sweep(
         raise ValueError(f"--out {out} is a file; give a folder for the sweep")
     if limit is not None and not limit > 0:
         raise ValueError(f"--limit: expected a positive number of documents (or a fraction below 1), got {limit:g}")
+    if limit is not None and samples is not None:
+        raise ValueError("--samples and --limit: give one of them (as lm_eval, which refuses both)")
     h_mask = NeuronMask.load(mask)
     source = resolve_pretrained(model)
     # config only: a wrong site or mask fails before loading
@@ -144,6 +170,9 @@ def run_sweep(
     if unknown:
         raise ValueError(f"--tasks: no lm-eval task or group called {', '.join(map(repr, unknown))}; the suite's "
                          "tasks are listed by `lm_eval ls tasks | grep -E '^\\|(hn_|hneuron)'`")
+    stray = [t for t in (samples or {}) if not task_manager.match_tasks([t])]
+    if stray:
+        raise ValueError(f"--samples: no lm-eval task called {', '.join(map(repr, stray))}")
     settings = {
         "model": model,
         "mask": mask,
@@ -152,6 +181,7 @@ def run_sweep(
         "controls": controls,
         "tasks": list(tasks),
         "limit": limit,
+        **({"samples": samples} if samples is not None else {}),
         "apply_chat_template": apply_chat_template,
         "dtype": choice.dtype,
         "dtype_reason": choice.reason,
@@ -185,7 +215,7 @@ def run_sweep(
                   unit="config") as bar:
             for config in todo:
                 bar.set_postfix_str(config.name)
-                _evaluate(lm, config, model, extra, tasks, out, limit, batch_size, apply_chat_template,
+                _evaluate(lm, config, model, extra, tasks, out, limit, samples, batch_size, apply_chat_template,
                           task_manager, seed, scale_via, command)
                 manifest["finished"][config.name] = utc_now()
                 write_json_atomic(out / MANIFEST, manifest)
@@ -247,7 +277,7 @@ def _load_model(model: str, batch_size: int | str, device: str, choice: DtypeCho
 
 
 def _evaluate(lm, config: SweepConfig, model: str, extra: dict[str, Any], tasks: Sequence[str], out: Path,
-              limit: float | None, batch_size: int | str, apply_chat_template: bool, task_manager: Any,
+              limit: float | None, samples: dict[str, list[int]] | None, batch_size: int | str, apply_chat_template: bool, task_manager: Any,
               seed: int, scale_via: str, command: str) -> None:
     """One configuration through lm-eval's evaluator, saved as lm_eval's CLI saves a run, then renamed into place."""
     from lm_eval import simple_evaluate
@@ -262,6 +292,7 @@ def _evaluate(lm, config: SweepConfig, model: str, extra: dict[str, Any], tasks:
         model_args=model_args,
         tasks=list(tasks),
         limit=limit,
+        samples=samples,
         batch_size=batch_size,
         log_samples=True,
         evaluation_tracker=tracker,

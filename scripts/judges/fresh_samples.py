@@ -1,0 +1,68 @@
+"""Pick, per task, documents whose question no labelled file of any earlier round holds: the new sealed test's questions.
+
+usage: python scripts/judges/fresh_samples.py OUT.json --seed S --per-task hn_triviaqa=40,... --seen FILE ...
+       [--min-index N]
+
+Every ``--seen`` file is a JSONL of rows with ``task`` and ``question`` (labelled, drawn or
+to-label files of earlier rounds). A document is eligible when its (task, normalised question),
+as ``draw.py`` keys it, is in none of them and its index is at least --min-index (the first
+documents of every task were read while the rules were written); N eligible documents per task
+are drawn at random.
+Writes OUT.json, a ``--samples`` mapping for ``hneuron-eval sweep`` / ``lm_eval``, and
+``OUT.about.json`` (the command and the counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shlex
+import sys
+from pathlib import Path
+
+from hneuron_eval.core.fileio import write_json_atomic
+from hneuron_eval.judges.answers import normalize_answer
+from hneuron_eval.judges.labels import QUESTION_CHARS
+
+
+def seen_keys(paths: list[str]) -> set[tuple[str, str]]:
+    """(task, normalised question) of every row of the given files."""
+    keys = set()
+    for path in paths:
+        for line in Path(path).read_text(encoding="utf-8").split("\n"):
+            if line.strip():
+                row = json.loads(line)
+                keys.add((row["task"], normalize_answer(row["question"][-QUESTION_CHARS:])))
+    return keys
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--per-task", required=True, help="task=N,...: documents drawn per task")
+    parser.add_argument("--seen", nargs="+", required=True, help="JSONL files of questions already read")
+    parser.add_argument("--min-index", type=int, default=0, help="documents before this index are never drawn")
+    args = parser.parse_args(argv)
+    from lm_eval.tasks import TaskManager, get_task_dict
+
+    wanted = {k: int(v) for k, v in (item.split("=") for item in args.per_task.split(","))}
+    seen = seen_keys(args.seen)
+    rng = random.Random(args.seed)
+    chosen, about = {}, {"command": shlex.join(["python", "scripts/judges/fresh_samples.py", *argv]), "tasks": {}}
+    for task, obj in sorted(get_task_dict(sorted(wanted), TaskManager()).items()):
+        docs = list(obj.eval_docs)
+        eligible = [i for i, d in enumerate(docs) if i >= args.min_index
+                    and (task, normalize_answer(d["question"][-QUESTION_CHARS:])) not in seen]
+        if len(eligible) < wanted[task]:
+            raise SystemExit(f"{task}: only {len(eligible)} documents have unread questions, {wanted[task]} wanted")
+        chosen[task] = sorted(rng.sample(eligible, wanted[task]))
+        about["tasks"][task] = {"documents": len(docs), "unread": len(eligible), "drawn": wanted[task]}
+        print(f"{task}: {wanted[task]} of {len(eligible)} unread documents (of {len(docs)})")
+    write_json_atomic(Path(args.out), chosen)
+    write_json_atomic(Path(args.out).with_suffix(".about.json"), about)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
