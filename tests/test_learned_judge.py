@@ -179,6 +179,26 @@ def test_a_group_where_the_rules_did_better_keeps_the_rules():
     assert judge.explain("selfaware", rows[0].doc, "I don't know.")["decided_by"].startswith("rules")
 
 
+def test_a_rule_class_that_is_precise_on_the_labels_keeps_the_rules_call(tmp_path):
+    rows = _toy_rows(60)
+    rows += [Labelled(f"d/{i}", "hn_triviaqa", "answerable", "I don't know.", "declined",
+                      _qa_doc(f"Which river is number {i}?", ["Seine"])) for i in range(6)]
+    judge = fit_judge(rows, Cs=(1.0,), class_weights=(None,), dense_weights=(1.0,), min_df=1)
+    info = judge.info["groups"]["qa"]
+    assert info["rule_classes"]["declined"] == {"rows": 6, "rule_precision": 1.0, "cv_hit_gain": 0}
+    assert "declined" in info["keep_rules"] and info["rule_classes"]["correct"]["rule_precision"] == 1.0
+    # the rules call the salad an answer: an imprecise rule class is left to the model
+    assert "hallucinated" not in info["keep_rules"] and info["rule_classes"]["hallucinated"]["rule_precision"] < 0.9
+    judge.save(tmp_path / "j")
+    loaded = LearnedJudge.load(tmp_path / "j")
+    assert loaded.groups["qa"].keep_rules == judge.groups["qa"].keep_rules
+    doc = _qa_doc("Which lake is number 7?", ["Geneva"])
+    text = "I'm sorry, I don't have information about that."
+    assert RULE.declined(doc["question"], text) and loaded.classify_response("qa", doc, text) == "declined"
+    assert loaded.explain("qa", doc, text)["decided_by"] == "rules (their 'declined' is kept for this group)"
+    assert loaded.classify_response("qa", doc, "meas non non non") == "degenerate"
+
+
 def test_bundled_learned_judge_loads_and_is_selectable():
     judge = judges.get_judge("learned")
     assert judge.version.startswith("learned-1.") and Path(BUNDLED, "judge.json").is_file()

@@ -63,7 +63,8 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ValueError("--samples and --limit: give one of them (as lm_eval, which refuses both)")
     folders = run_sweep(
         model=args.model, mask=args.mask, alphas=alphas, controls=args.controls, tasks=tasks, out=args.out,
-        limit=args.limit, samples=samples, batch_size=batch_size, device=args.device, dtype=args.dtype, scale_via=args.scale_via,
+        limit=args.limit, samples=samples, batch_size=batch_size, device=args.device, dtype=args.dtype,
+        scale_via=args.scale_via,
         apply_chat_template=args.apply_chat_template, include_path=args.include_path, seed=args.seed,
         ffn_site=args.ffn_site, command=args.command_line,
     )

@@ -277,7 +277,8 @@ def _load_model(model: str, batch_size: int | str, device: str, choice: DtypeCho
 
 
 def _evaluate(lm, config: SweepConfig, model: str, extra: dict[str, Any], tasks: Sequence[str], out: Path,
-              limit: float | None, samples: dict[str, list[int]] | None, batch_size: int | str, apply_chat_template: bool, task_manager: Any,
+              limit: float | None, samples: dict[str, list[int]] | None, batch_size: int | str,
+              apply_chat_template: bool, task_manager: Any,
               seed: int, scale_via: str, command: str) -> None:
     """One configuration through lm-eval's evaluator, saved as lm_eval's CLI saves a run, then renamed into place."""
     from lm_eval import simple_evaluate

@@ -1,9 +1,11 @@
 """The learned judge: a linear classifier per task side, distilled from blind labels, over inspectable features.
 
 Each group of task sides that share their classes (``group_of``) has a multinomial logistic
-regression over :mod:`.features`, its C and class weighting chosen by question-grouped
-cross-validation; a group where the rules agree with the held-out folds at least as often keeps
-the rules. The judge is saved as ``judge.json`` (classes, feature names, vocabularies, what each
+regression over :mod:`.features`, its C, class weighting and named-feature weight chosen by
+question-grouped cross-validation; a group where the rules agree with the held-out folds at least
+as often keeps the rules, and within a model's group a class the rules call precisely (precision
+>= ``KEEP_RULES_PRECISION`` on the labels) stays the rules' call wherever that does not lose
+held-out agreement. The judge is saved as ``judge.json`` (classes, feature names, vocabularies, what each
 group uses, how it was chosen) and ``judge.npz`` (weights, intercepts, feature scaling): no
 pickle. ``explain`` lists the features that decided one response.
 """
@@ -29,6 +31,7 @@ from hneuron_eval.suite.kinds import get_kind
 
 BUNDLED = Path(__file__).with_name("learned")  # the judge the package ships (judge.json + judge.npz)
 FORMAT = "hneuron-eval learned judge 1"
+KEEP_RULES_PRECISION = 0.9  # a rule class this precise on a group's labels may keep the rules' call
 
 
 class JudgeFileError(HNeuronError, ValueError):
@@ -56,6 +59,7 @@ class GroupModel:
     scale: np.ndarray
     coef: np.ndarray  # (classes, features)
     intercept: np.ndarray
+    keep_rules: tuple[str, ...] = ()  # rule classes whose call stands (chosen by CV)
 
     def _vectorizers(self) -> dict[str, Any]:
         from sklearn.feature_extraction.text import CountVectorizer
@@ -99,8 +103,9 @@ class LearnedJudge:
     def classify_response(self, kind: str, doc: dict, text: str) -> str:
         """The class of one response (``doc`` as lm-eval hands it to the task)."""
         model = self._model(kind, doc)
-        if model is None:
-            return rule_class(kind, doc, text)
+        ruled = rule_class(kind, doc, text)
+        if model is None or ruled in model.keep_rules:
+            return ruled
         feats, ngrams = features_of(kind, doc, text)
         return model.classes[int(np.argmax(model.scores(model.matrix([feats], [ngrams]))[0]))]
 
@@ -115,6 +120,9 @@ class LearnedJudge:
         model = self._model(kind, doc)
         if model is None:
             return {"class": rule_class(kind, doc, text), "decided_by": "rules (better on dev for this group)"}
+        ruled = rule_class(kind, doc, text)
+        if ruled in model.keep_rules:
+            return {"class": ruled, "decided_by": f"rules (their {ruled!r} is kept for this group)"}
         feats, ngrams = features_of(kind, doc, text)
         x = model.matrix([feats], [ngrams])
         scores = model.scores(x)[0]
@@ -143,7 +151,7 @@ class LearnedJudge:
                 header["groups"][group] = {"use": "rules"}
                 continue
             header["groups"][group] = {"use": "model", "classes": model.classes, "dense": model.dense_names,
-                                       "vocab": model.vocab}
+                                       "vocab": model.vocab, "keep_rules": list(model.keep_rules)}
             for part in ("mean", "scale", "coef", "intercept"):
                 arrays[f"{group}::{part}"] = getattr(model, part)
         write_json_atomic(folder / "judge.json", header)
@@ -183,7 +191,8 @@ class LearnedJudge:
                 parts = {p: arrays[f"{group}::{p}"] for p in ("mean", "scale", "coef", "intercept")}
             except KeyError as exc:
                 raise JudgeFileError(f"{weights}: no array {exc.args[0]!r}") from None
-            model = GroupModel(spec["classes"], spec["dense"], spec["vocab"], **parts)
+            model = GroupModel(spec["classes"], spec["dense"], spec["vocab"], **parts,
+                               keep_rules=tuple(spec.get("keep_rules", ())))
             if model.coef.shape != (len(model.classes), len(model.names())):
                 raise JudgeFileError(f"{weights}: {group} weights have shape {model.coef.shape}, "
                                      f"expected {(len(model.classes), len(model.names()))}")
@@ -196,8 +205,11 @@ Features = tuple[dict[str, float], str]
 
 
 def _fit_group(feats: Sequence[Features], labels: Sequence[str], C: float, class_weight: str | None, min_df: int,
-               seed: int) -> GroupModel:
-    """One group's model fitted on precomputed features: scaling, n-gram vocabularies, logistic regression."""
+               seed: int, dense_weight: float = 1.0) -> GroupModel:
+    """One group's model fitted on precomputed features: scaling, n-gram vocabularies, logistic regression.
+
+    ``dense_weight`` multiplies the standardised named features (folded into ``scale``): under one L2
+    penalty, the few named features then pay less than the thousands of n-grams they compete with."""
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -205,6 +217,7 @@ def _fit_group(feats: Sequence[Features], labels: Sequence[str], C: float, class
     values = np.array([[f[n] for n in dense_names] for f, _ in feats])
     mean, scale = values.mean(axis=0), values.std(axis=0)
     scale[scale == 0] = 1.0
+    scale = scale / dense_weight
     vocab = {}
     for name, params in NGRAMS.items():
         vec = CountVectorizer(binary=True, lowercase=False, min_df=min_df, **params)
@@ -233,16 +246,19 @@ def _predict(model: GroupModel, feats: Sequence[Features]) -> list[str]:
     return [model.classes[i] for i in np.argmax(scores, axis=1)]
 
 
-def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequence[float] = (0.03, 0.1, 0.3, 1.0),
-              class_weights: Sequence[str | None] = ("balanced", None), folds: int = 5, min_df: int = 3,
-              seed: int = 0) -> LearnedJudge:
-    """Per group: choose C and the class weighting by question-grouped k-fold CV on ``rows`` (``extra`` rows only
-    ever train), keep the rules where they agree with the held-out folds at least as often, refit on everything."""
+def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequence[float] = (0.03, 0.1, 0.3),
+              class_weights: Sequence[str | None] = ("balanced", None), dense_weights: Sequence[float] = (1.0, 4.0),
+              folds: int = 5, min_df: int = 3, seed: int = 0) -> LearnedJudge:
+    """Per group: choose C, the class weighting and the named features' weight by question-grouped k-fold CV on
+    ``rows`` (``extra`` rows only ever train), then the rule classes whose call stands; keep the rules where they
+    agree with the held-out folds at least as often; refit on everything."""
     from sklearn.model_selection import GroupKFold
 
     feats = {id(r): features_of(r.kind, r.doc, r.response) for r in [*rows, *extra]}
     info: dict[str, Any] = {"rows": len(rows), "extra_train_rows": len(extra), "folds": folds, "Cs": list(Cs),
-                            "class_weights": list(class_weights), "min_df": min_df, "groups": {}}
+                            "class_weights": list(class_weights), "dense_weights": list(dense_weights),
+                            "min_df": min_df, "groups": {}}
+    grid = [(C, w, d) for C in Cs for w in class_weights for d in dense_weights]
     groups: dict[str, GroupModel | None] = {}
     for group in sorted({group_of(r.kind, r.side) for r in [*rows, *extra]}):
         mine = [r for r in rows if group_of(r.kind, r.side) == group]
@@ -250,30 +266,53 @@ def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequ
         labels = np.array([r.label for r in mine])
         questions = [r.doc["question"] for r in mine]
         hits: dict[tuple, int] = {}
-        rule_hits = sum(rule_class(r.kind, r.doc, r.response) == r.label for r in mine)
+        said_cv: dict[tuple, np.ndarray] = {k: np.empty(len(mine), dtype=object) for k in grid}
+        ruled = np.array([rule_class(r.kind, r.doc, r.response) for r in mine], dtype=object)
+        rule_hits = int(np.sum(ruled == labels))
         n_folds = min(folds, len(set(questions)))
         if n_folds >= 2:
             for train_idx, test_idx in GroupKFold(n_folds).split(mine, labels, questions):
                 held = {questions[i] for i in test_idx}
                 train = [mine[i] for i in train_idx] + [r for r in more if r.doc["question"] not in held]
-                for C in Cs:
-                    for weight in class_weights:
-                        if len({r.label for r in train}) < 2:
-                            said = [train[0].label] * len(test_idx)
-                        else:
-                            model = _fit_group([feats[id(r)] for r in train], [r.label for r in train], C, weight,
-                                               min_df, seed)
-                            said = _predict(model, [feats[id(mine[i])] for i in test_idx])
-                        hits[(C, weight)] = hits.get((C, weight), 0) + int(np.sum(np.array(said) == labels[test_idx]))
-        best = max(hits, key=lambda k: (hits[k], -k[0])) if hits else None
-        use_model = best is not None and hits[best] > rule_hits
+                for C, weight, dw in grid:
+                    if len({r.label for r in train}) < 2:
+                        said = [train[0].label] * len(test_idx)
+                    else:
+                        model = _fit_group([feats[id(r)] for r in train], [r.label for r in train], C, weight,
+                                           min_df, seed, dw)
+                        said = _predict(model, [feats[id(mine[i])] for i in test_idx])
+                    hit = int(np.sum(np.array(said) == labels[test_idx]))
+                    hits[(C, weight, dw)] = hits.get((C, weight, dw), 0) + hit
+                    said_cv[(C, weight, dw)][test_idx] = said
+        # ties: the stronger penalty, then the plainer weighting
+        best = max(hits, key=lambda k: (hits[k], -k[0], -k[2])) if hits else None
+        keep, kept_info = [], {}
+        if best is not None:
+            said = said_cv[best]
+            for cls in sorted(set(ruled)):
+                mask = ruled == cls
+                precision = float(np.mean(labels[mask] == cls))
+                tried = np.where(mask, cls, said)
+                gain = int(np.sum(tried == labels)) - int(np.sum(said == labels))
+                kept_info[cls] = {"rows": int(mask.sum()), "rule_precision": round(precision, 4), "cv_hit_gain": gain}
+                if precision >= KEEP_RULES_PRECISION and gain >= 0:
+                    keep.append(cls)
+                    said = tried
+            model_hits = int(np.sum(said == labels))
+        use_model = best is not None and model_hits > rule_hits
         everything = [*mine, *more]
         groups[group] = (_fit_group([feats[id(r)] for r in everything], [r.label for r in everything], best[0],
-                                    best[1], min_df, seed) if use_model else None)
+                                    best[1], min_df, seed, best[2]) if use_model else None)
+        if groups[group] is not None:
+            groups[group].keep_rules = tuple(keep)
         info["groups"][group] = {
             "rows": len(mine), "extra_train_rows": len(more), "cv_agreement_rules": rule_hits / len(mine),
-            "cv_agreement": {f"C={C},class_weight={w}": h / len(mine) for (C, w), h in hits.items()},
+            "cv_agreement": {f"C={C},class_weight={w},dense_weight={d}": h / len(mine)
+                             for (C, w, d), h in hits.items()},
             "use": "model" if use_model else "rules",
             "C": best[0] if use_model else None, "class_weight": best[1] if use_model else None,
+            "dense_weight": best[2] if use_model else None,
+            "cv_agreement_chosen": model_hits / len(mine) if best is not None else None,
+            "rule_classes": kept_info, "keep_rules": keep if use_model else [],
         }
     return LearnedJudge(groups, info, "unsaved")

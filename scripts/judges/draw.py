@@ -1,15 +1,18 @@
 """Draw responses to label blind from lm-eval run folders, split by question into train, dev and a sealed test.
 
 usage: python scripts/judges/draw.py OUT_DIR --seed S --quota train=N,dev=N,test=N
-       [--exclude LABELLED.jsonl ...] [--train-only LABELLED.jsonl ...] [--chunks DIR --chunk-size N] -- RUN_ROOT ...
+       [--shares test=F,dev=F,train=F] [--exclude LABELLED.jsonl ...] [--train-only LABELLED.jsonl ...]
+       [--chunks DIR --chunk-size N] -- RUN_ROOT ...
 
 Every ``results_*.json`` under a RUN_ROOT (``lm_eval --log_samples`` output, sweep
 configurations included) adds its logged ``hn_*`` responses to the pool, one per distinct
 (task, question, response). Each question goes to one split by a hash of (task, question):
-35% test, 15% dev, 50% train; questions of ``--train-only`` files (labels read while the rules
-were written) always go to train, and ids in ``--exclude`` files are left out. Within a split
-the pool is cut into strata (task, side, class given by the rule judge, arm: none / hneurons /
-random) and up to the split's quota is drawn at random from each, so rare classes get labels.
+by default 35% test, 15% dev, 50% train (``--shares test=1`` puts every question in test: a
+round drawn from fresh questions only, for a new sealed test); questions of ``--train-only``
+files (labels read while the rules were written) always go to train, and ids in ``--exclude``
+files are left out. Within a split the pool is cut into strata (task, side, class given by
+the rule judge, arm: none / hneurons / random) and up to the split's quota is drawn at random
+from each, so rare classes get labels.
 Writes ``OUT_DIR/<split>/drawn.jsonl`` (rows with their document and stratum weight, no judge
 output) and ``OUT_DIR/frame.json`` (command, rule version, pool size and drawn ids per
 stratum). With ``--chunks``, the blind rows (``labels.BLIND_FIELDS``) go to numbered chunk
@@ -38,17 +41,21 @@ from hneuron_eval.suite.data import references
 from hneuron_eval.suite.kinds import classify, response_text
 
 ROOT = Path(__file__).resolve().parents[2]
-SPLITS = (("test", 0.35), ("dev", 0.50), ("train", 1.0))
+SHARES = {"test": 0.35, "dev": 0.15, "train": 0.5}
 
 # the strata names the recorded draws used (before run kinds had their own names)
 ARMS = {RunKind.BASELINE: "none", RunKind.HNEURONS: "hneurons", RunKind.CONTROL: "random"}
 
 
-def split_of(task: str, question: str) -> str:
-    """The split of a question: a stable hash of (task, normalised question)."""
+def split_of(task: str, question: str, shares: dict[str, float] = SHARES) -> str:
+    """The split of a question: a stable hash of (task, normalised question) cut at the splits' shares."""
     digest = hashlib.sha256(f"{task}\0{normalize_answer(question)}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
-    return next(name for name, top in SPLITS if u < top)
+    u, top = int.from_bytes(digest[:8], "big") / 2**64, 0.0
+    for name in ("test", "dev", "train"):
+        top += shares.get(name, 0.0)
+        if u < top:
+            return name
+    return "train"
 
 
 def pool(roots: list[str], exclude: set[str]) -> list[dict]:
@@ -98,6 +105,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("roots", nargs="+")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--quota", required=True, help="train=N,dev=N,test=N: most rows drawn per stratum")
+    parser.add_argument("--shares", default="test=0.35,dev=0.15,train=0.5", help="share of questions per split")
     parser.add_argument("--exclude", nargs="*", default=[], help="labelled or drawn files whose ids are left out")
     parser.add_argument("--train-only", nargs="*", default=[], help="labelled files whose questions stay in train")
     parser.add_argument("--chunks", help="folder for the labellers' chunk files")
@@ -105,6 +113,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--chunk-prefix", default="chunk")
     args = parser.parse_args(argv)
     quota = {k: int(v) for k, v in (item.split("=") for item in args.quota.split(","))}
+    shares = {k: float(v) for k, v in (item.split("=") for item in args.shares.split(","))}
+    if any(k not in SHARES for k in [*quota, *shares]) or abs(sum(shares.values()) - 1) > 1e-9:
+        raise SystemExit(f"--quota/--shares: splits are test, dev, train and the shares sum to 1; got {quota} {shares}")
     rng = random.Random(args.seed)
 
     def ids(paths: list[str]) -> list[dict]:
@@ -115,7 +126,7 @@ def main(argv: list[str]) -> None:
     strata: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for row in pool(args.roots, exclude):
         split = "train" if (row["task"], normalize_answer(row["doc"]["question"][-QUESTION_CHARS:])) in forced \
-            else split_of(row["task"], row["doc"]["question"])
+            else split_of(row["task"], row["doc"]["question"], shares)
         key = "|".join((row["task"], row["side"], row.pop("rule_class"), row["arm"]))
         strata[split][key].append(row)
     frame: dict = {"command": _recorded(argv, args.chunks), "judge_version": RULES_VERSION, "splits": {}}
@@ -124,12 +135,16 @@ def main(argv: list[str]) -> None:
     for split in ("train", "dev", "test"):
         drawn, frame["splits"][split] = [], {}
         for key, members in sorted(strata[split].items()):
-            picked = rng.sample(members, min(quota[split], len(members)))
+            picked = rng.sample(members, min(quota.get(split, 0), len(members)))
+            if not picked:
+                continue
             weight = len(members) / len(picked)
             drawn += [{**r, "split": split, "stratum": key, "weight": weight} for r in picked]
             frame["splits"][split][key] = {"pool": len(members), "ids": sorted(r["id"] for r in picked)}
         rng.shuffle(drawn)
-        write_text_atomic(out / split / "drawn.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in drawn))
+        if drawn:  # a split with no questions (--shares) gets no file
+            write_text_atomic(out / split / "drawn.jsonl",
+                              "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in drawn))
         blind += [blind_row(r) for r in drawn]
         print(f"{split}: {len(drawn)} rows from {sum(len(m) for m in strata[split].values())} in the pool")
     write_json_atomic(out / "frame.json", frame)

@@ -1,4 +1,4 @@
-"""Pick, per task, documents whose question no labelled file of any earlier round holds: the new sealed test's questions.
+"""Pick, per task, documents whose question no labelled file of an earlier round holds (a new sealed test).
 
 usage: python scripts/judges/fresh_samples.py OUT.json --seed S --per-task hn_triviaqa=40,... --seen FILE ...
        [--min-index N]

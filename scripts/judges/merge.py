@@ -53,6 +53,8 @@ def main(argv: list[str]) -> None:
     first = labels(lab, args.first)
     second = labels(lab, args.second) if args.second else {}
     for split in ("train", "dev", "test"):
+        if not (rnd / split / "drawn.jsonl").is_file():
+            continue  # the round drew no questions for this split
         drawn = [json.loads(x) for x in (rnd / split / "drawn.jsonl").read_text(encoding="utf-8").split("\n")
                  if x.strip()]
         for name, source in (("labelled", first), ("labelled_second", second)):

@@ -1,4 +1,4 @@
-"""The sealed test of round 3: build it from both labellers (consensus), then score frozen judges on it once.
+"""A round's sealed test: build it from both labellers (consensus), then score frozen judges on it once.
 
 usage: python scripts/judges/seal.py consensus ROUND_DIR
        python scripts/judges/seal.py score ROUND_DIR --judges rule learned

@@ -67,7 +67,8 @@ def main(argv: list[str]) -> None:
     for group, info in judge.info["groups"].items():
         best = max(info["cv_agreement"].values(), default=float("nan"))
         print(f"  {group:24s} rows {info['rows']:4d} (+{info['extra_train_rows']} train-only)  CV agreement: rules "
-              f"{info['cv_agreement_rules']:.3f}, best model {best:.3f} -> {info['use']}")
+              f"{info['cv_agreement_rules']:.3f}, best model {best:.3f}, with the rules' "
+              f"{'/'.join(info['keep_rules']) or 'nothing'} kept {info['cv_agreement_chosen']:.3f} -> {info['use']}")
 
 
 if __name__ == "__main__":
