@@ -254,6 +254,36 @@ def test_the_recorded_kind_decides_not_the_mask_method(tmp_path, capsys):
     assert {r.intervention.label for r in found} == {"none", "random #4 α=0", "H-neurons α=0"}
 
 
+def test_results_that_name_only_their_mask_file_read_its_method(tmp_path, monkeypatch):
+    """The oldest results record the mask's path and hash, not its method: the mask file, if unchanged, decides."""
+    from hneuron_eval.core.masks import ModelSpec, Neuron, NeuronMask
+    from hneuron_eval.core.run_kind import RunKind
+    from hneuron_eval.report.runs import find_runs
+
+    monkeypatch.chdir(tmp_path)
+    h_mask = NeuronMask(ModelSpec(2, 8, "tiny-model"), (Neuron(0, 1), Neuron(1, 2)))
+    control = h_mask.random_control(3)
+    control.save(tmp_path / "r.hneurons.json")
+    h_mask.save(tmp_path / "h.hneurons.json")
+    base = [0.0] * N
+    write_run(tmp_path / "runs" / "a", "2026-01-01T00-00-01", {"t1": base, "t2": base})
+    for i, (name, mask, sha) in enumerate((("b", "r.hneurons.json", control.sha256()),
+                                           ("c", "h.hneurons.json", h_mask.sha256()),
+                                           ("d", "r.hneurons.json", "cd" * 32)), start=2):  # d: the file changed
+        folder = write_run(tmp_path / "runs" / name, f"2026-01-01T00-00-0{i}", {"t1": base, "t2": base},
+                           kind="hneurons", alpha=0.0)
+        results = next(folder.rglob("results_*.json"))
+        data = json.loads(results.read_text())
+        info = data["config"]["hneuron"]
+        for key in ("mask_method", "mask_seed"):
+            info.pop(key)
+        info.update(mask=mask, mask_sha256=sha)
+        results.write_text(json.dumps(data))
+    found = {r.path.parent.parent.name: r.intervention for r in find_runs([tmp_path / "runs"])}
+    assert [found[k].kind for k in "abcd"] == [RunKind.BASELINE, RunKind.CONTROL, RunKind.HNEURONS, RunKind.HNEURONS]
+    assert found["b"].label == "random #3 α=0"
+
+
 def test_runs_of_one_model_in_different_dtypes_are_marked(tmp_path, capsys):
     base = [0.0] * N
     write_run(tmp_path / "runs" / "a", "2026-01-01T00-00-01", {"t1": base, "t2": base})

@@ -166,7 +166,7 @@ def _intervention(config: dict[str, Any]) -> Intervention:
                                                   else None)
     sha = info.get("mask_sha256")
     if kind is RunKind.CONTROL:
-        seed = info.get("mask_seed")
+        seed = info.get("mask_seed", _recorded_mask(info).get("seed"))
         return Intervention(RunKind.CONTROL, alpha, int(seed) if _number(seed) else None, sha)
     return Intervention(RunKind.HNEURONS, alpha, None, sha)
 
@@ -179,9 +179,25 @@ def _kind(info: dict[str, Any]) -> RunKind:
         except ValueError:
             raise ValueError(f"config.hneuron.kind: expected one of {[k.value for k in RunKind]}, got "
                              f"{info['kind']!r}") from None
-    if str(info.get("mask_method") or "").startswith("random"):
+    method = info.get("mask_method") or _recorded_mask(info).get("method")
+    if str(method or "").startswith("random"):
         return RunKind.CONTROL
     return RunKind.BASELINE if info.get("alpha") == 1.0 else RunKind.HNEURONS
+
+
+def _recorded_mask(info: dict[str, Any]) -> dict[str, Any]:
+    """The provenance of the mask file a results file names, when it is still there with the recorded hash (results
+    written before the mask's method was recorded name only its path); else nothing."""
+    from hneuron_eval.core.masks import NeuronMask
+
+    path = Path(str(info.get("mask") or ""))
+    if not info.get("mask") or not path.is_file():
+        return {}
+    try:
+        mask = NeuronMask.load(path)
+    except (OSError, ValueError):
+        return {}
+    return dict(mask.provenance) if mask.sha256() == info.get("mask_sha256") else {}
 
 
 def read_run(path: Path) -> EvalRun | None:

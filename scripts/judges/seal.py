@@ -1,14 +1,16 @@
 """A round's sealed test: build it from both labellers (consensus), then score frozen judges on it once.
 
 usage: python scripts/judges/seal.py consensus ROUND_DIR
-       python scripts/judges/seal.py score ROUND_DIR --judges rule learned
+       python scripts/judges/seal.py score ROUND_DIR --judges rule learned [--beside REPORT.json ...]
 
 ``consensus`` joins ``batch*/test/labelled.jsonl`` (first labeller) and ``labelled_second.jsonl``
 (second labeller) into ``ROUND_DIR/sealed_test.jsonl``: the rows both labellers gave the same
 class; it also writes their agreement (raw and Cohen's kappa, sklearn) per task side to
 ``labeller_agreement.md/.json``. No judge is involved. ``score`` runs ``judge-check``'s evaluation
 of each named judge on the sealed test, writes ``sealed_<judge>.md/.json`` and the side-by-side
-``sealed_comparison.md``, and records each judge's per-metric agreement in the package's
+``sealed_comparison.md`` (with, beside them, ``--beside`` reports ``judge-check --out`` wrote for
+judges this checkout no longer computes, such as an earlier learned judge run from its commit),
+and records each judge's per-metric agreement in the package's
 ``judges/quality.json`` for the leaderboard.
 """
 
@@ -69,7 +71,7 @@ def consensus(rnd: Path, command: str) -> None:
     print("\n".join(lines))
 
 
-def score(rnd: Path, names: list[str], command: str) -> None:
+def score(rnd: Path, names: list[str], command: str, beside: list[str] = ()) -> None:
     path = rnd / "sealed_test.jsonl"
     rows = read_labels(path)
     quality = json.loads(QUALITY_FILE.read_text(encoding="utf-8")) if QUALITY_FILE.is_file() else {"judges": {}}
@@ -86,6 +88,12 @@ def score(rnd: Path, names: list[str], command: str) -> None:
                                               "date": report["date"], "metrics": report["metrics"],
                                               "task_sides": report["task_sides"]}
     write_json_atomic(QUALITY_FILE, quality)
+    for extra in beside:
+        report = json.loads(Path(extra).read_text(encoding="utf-8"))
+        if report.get("labels") != [_rel(path)]:
+            raise SystemExit(f"{extra}: scored on {report.get('labels')}, not on this round's sealed test")
+        reports[report["judge"]] = report
+        names = [*names, report["judge"]]
     cell = lambda r: "n/a" if not r else f"{r['value']:.3f} ({r['low']:.2f}-{r['high']:.2f}) [{r['hits']}/{r['n']}]"  # noqa: E731
     heads = [reports[n]["judge"] for n in names]
     lines = ["# Sealed test: the judges side by side", "", f"Command: `{command}`", "",
@@ -108,10 +116,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("step", choices=("consensus", "score"))
     parser.add_argument("round_dir")
     parser.add_argument("--judges", nargs="+", default=["rule", "learned"])
+    parser.add_argument("--beside", nargs="*", default=[], help="judge-check --out JSON reports to show beside")
     args = parser.parse_args(argv)
     command = shlex.join(["python", "scripts/judges/seal.py", *argv])
     (consensus(Path(args.round_dir), command) if args.step == "consensus"
-     else score(Path(args.round_dir), args.judges, command))
+     else score(Path(args.round_dir), args.judges, command, args.beside))
 
 
 if __name__ == "__main__":
