@@ -5,8 +5,8 @@ regression over :mod:`.features`, its C, class weighting and named-feature weigh
 question-grouped cross-validation; a group where the rules agree with the held-out folds at least
 as often keeps the rules, and within a model's group a class the rules call precisely (precision
 >= ``KEEP_RULES_PRECISION`` on the labels) stays the rules' call wherever that does not lose
-held-out agreement. The judge is saved as ``judge.json`` (classes, feature names, vocabularies, what each
-group uses, how it was chosen) and ``judge.npz`` (weights, intercepts, feature scaling): no
+held-out agreement. The judge is saved as ``judge.json`` (classes, feature names, vocabularies,
+what each group uses, how it was chosen) and ``judge.npz`` (weights, intercepts, feature scaling): no
 pickle. ``explain`` lists the features that decided one response.
 """
 
@@ -84,10 +84,11 @@ class GroupModel:
         return np.asarray(x @ self.coef.T) + self.intercept
 
 
-def features_of(kind: str, doc: dict, text: str) -> tuple[dict[str, float], str]:
-    """(named dense features, n-gram text) of one response."""
+def features_of(kind: str, doc: dict, text: str, ruled: str | None = None) -> tuple[dict[str, float], str]:
+    """(named dense features, n-gram text) of one response (``ruled``: its rule class, when already known)."""
     side = doc["label"]
-    feats = dense(kind, doc, text, gold_of(kind, doc), rule_class(kind, doc, text), classes_for(kind, side),
+    ruled = rule_class(kind, doc, text) if ruled is None else ruled
+    feats = dense(kind, doc, text, gold_of(kind, doc), ruled, classes_for(kind, side),
                   get_kind(kind).sides if kind != "falseqa" else (side,))
     return feats, ngram_text(text)
 
@@ -106,7 +107,7 @@ class LearnedJudge:
         ruled = rule_class(kind, doc, text)
         if model is None or ruled in model.keep_rules:
             return ruled
-        feats, ngrams = features_of(kind, doc, text)
+        feats, ngrams = features_of(kind, doc, text, ruled)
         return model.classes[int(np.argmax(model.scores(model.matrix([feats], [ngrams]))[0]))]
 
     def _model(self, kind: str, doc: dict) -> GroupModel | None:
@@ -123,7 +124,7 @@ class LearnedJudge:
         ruled = rule_class(kind, doc, text)
         if ruled in model.keep_rules:
             return {"class": ruled, "decided_by": f"rules (their {ruled!r} is kept for this group)"}
-        feats, ngrams = features_of(kind, doc, text)
+        feats, ngrams = features_of(kind, doc, text, ruled)
         x = model.matrix([feats], [ngrams])
         scores = model.scores(x)[0]
         best = int(np.argmax(scores))
