@@ -290,3 +290,17 @@ def test_judge_check_scores_an_openai_compatible_judge_and_writes_nothing_when_i
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_features_tell_a_restated_question_and_a_bare_decline_from_an_answer():
+    from hneuron_eval.judges.features import decisions, stats
+
+    question = "Which river runs through Paris?"
+    restated = stats(question, "The river Paris.", [])
+    answer = stats(question, "The Seine runs through Paris.", [])
+    assert restated["restated"] == restated["short_restated"] == 1.0 and restated["has_new_name"] == 0.0
+    assert answer["restated"] == 0.0 and answer["has_new_name"] == 1.0 and answer["new_names"] == 0.5
+    assert stats(question, "Seine Seine Seine Seine Seine Seine", [])["repeated4"] == pytest.approx(2 / 3)
+    doc = _qa_doc(question, ["Seine"])
+    assert decisions("qa", doc, "I don't know.")["plain_decline"] == 1.0
+    assert decisions("qa", doc, "I don't know, maybe the Loire.")["plain_decline"] == 0.0  # a guess names something
