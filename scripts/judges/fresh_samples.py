@@ -45,13 +45,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seen", nargs="+", required=True, help="JSONL files of questions already read")
     parser.add_argument("--min-index", type=int, default=0, help="documents before this index are never drawn")
     args = parser.parse_args(argv)
-    from lm_eval.tasks import TaskManager, get_task_dict
+    from lm_eval.tasks import TaskManager
 
     wanted = {k: int(v) for k, v in (item.split("=") for item in args.per_task.split(","))}
     seen = seen_keys(args.seen)
     rng = random.Random(args.seed)
     chosen, about = {}, {"command": shlex.join(["python", "scripts/judges/fresh_samples.py", *argv]), "tasks": {}}
-    for task, obj in sorted(get_task_dict(sorted(wanted), TaskManager()).items()):
+    for task, obj in sorted(TaskManager().load(sorted(wanted))["tasks"].items()):
         docs = list(obj.eval_docs)
         eligible = [i for i, d in enumerate(docs) if i >= args.min_index
                     and (task, normalize_answer(d["question"][-QUESTION_CHARS:])) not in seen]
