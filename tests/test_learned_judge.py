@@ -220,6 +220,9 @@ def test_judge_check_command_gates_and_refuses_bad_input(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "hn_triviaqa/answerable | 0.500" in printed and out.with_suffix(".md").read_text().strip() in printed
     assert json.loads(out.with_suffix(".json").read_text())["agreement"]["hits"] == 1
+    command = json.loads(out.with_suffix(".json").read_text())["command"]
+    assert command.startswith("hneuron-eval judge-check --judge rule") and f"Command: `{command}`" in \
+        out.with_suffix(".md").read_text()  # both files say what wrote them
     assert cli.main(["judge-check", "--judge", "rule", "--labels", str(labels), "--out", str(out)]) == 1
     assert "exists; pass --force" in capsys.readouterr().err
     assert cli.main(["judge-check", "--judge", "rule", "--labels", str(labels), "--min-agreement", "0.9"]) == 3

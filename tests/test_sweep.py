@@ -80,6 +80,7 @@ def test_bad_arguments_refused_before_loading(tmp_path, capsys, tiny_mask):
     ({"out": "FILE"}, r"--out .*afile is a file; give a folder for the sweep"),
     ({"limit": 2, "samples": {"hn_test_sweep": [0]}}, r"--samples and --limit: give one of them"),
     ({"samples": {"hn_tset_sweep": [0]}}, r"--samples: no lm-eval task called 'hn_tset_sweep'"),
+    ({"samples": {"hn_test_sweep": [0, -1]}}, r"samples: task 'hn_test_sweep': expected a non-empty list"),
 ])
 def test_bad_tasks_and_limits_are_refused_before_the_folder_exists(tiny_llama_dir, tiny_mask, task_dir, tmp_path,
                                                                     change, message):
@@ -99,11 +100,17 @@ def test_samples_parsed_from_json_or_file(tmp_path):
     assert sweep.parse_samples('{"a": [3, 1]}') == {"a": [3, 1]}
     (tmp_path / "s.json").write_text('{"b": [0]}')
     assert sweep.parse_samples(str(tmp_path / "s.json")) == {"b": [0]}
+    # notes beside the indices (the producing command) are not tasks
+    assert sweep.parse_samples('{"_command": "python pick.py", "b": [2]}') == {"b": [2]}
+    with pytest.raises(ValueError, match="samples: expected an object of task -> list of document indices, got list"):
+        sweep.check_samples([1])
     (tmp_path / "bad.json").write_text("{nope")
     for bad, message in [("{nope", "--samples: not JSON"), (str(tmp_path / "bad.json"), "bad.json: not JSON"),
                          ("missing.json", "neither a JSON object nor a file"), ("{}", "non-empty object"),
                          ('{"a": [1, -2]}', r"task 'a': expected a non-empty list of document indices >= 0"),
-                         ('{"a": []}', "task 'a': expected a non-empty list"), ('{"a": [1, 1]}', "given twice")]:
+                         ('{"a": []}', "task 'a': expected a non-empty list"), ('{"a": [1, 1]}', "given twice"),
+                         ('{"a": [true]}', "task 'a': expected a non-empty list"),
+                         ('{"_command": "x"}', "non-empty object")]:
         with pytest.raises(ValueError, match=message):
             sweep.parse_samples(bad)
 

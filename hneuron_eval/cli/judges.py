@@ -114,7 +114,7 @@ def _judge_check(args: argparse.Namespace) -> int:
     report = evaluate(judge, rows)
     report["labels"] = [str(f) for f in files]
     report["command"] = args.command_line
-    text = markdown(report, f"judge-check: {report['judge']}")
+    text = markdown(report, f"judge-check: {report['judge']}") + f"\nCommand: `{args.command_line}`\n"
     print(text)
     if outputs:
         write_text_atomic(outputs[0], text)

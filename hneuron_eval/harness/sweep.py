@@ -77,15 +77,25 @@ def parse_samples(text: str) -> dict[str, list[int]]:
         value = json.loads(raw)
     except ValueError as exc:
         raise ValueError(f"{source}: not JSON ({exc})") from None
-    if not isinstance(value, dict) or not value:
+    return check_samples(value, source)
+
+
+def check_samples(value: Any, source: str = "samples") -> dict[str, list[int]]:
+    """Task -> distinct document indices >= 0; keys starting with ``_`` are notes (e.g. the producing command),
+    dropped before lm-eval sees the mapping."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{source}: expected an object of task -> list of document indices, got "
+                         f"{type(value).__name__}")
+    tasks = {k: v for k, v in value.items() if not str(k).startswith("_")}
+    if not tasks:
         raise ValueError(f"{source}: expected a non-empty object of task -> list of document indices")
-    for task, ids in value.items():
-        if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and i >= 0 for i in ids):
+    for task, ids in tasks.items():
+        if not isinstance(ids, list) or not ids or not all(type(i) is int and i >= 0 for i in ids):
             raise ValueError(f"{source}: task {task!r}: expected a non-empty list of document indices >= 0, "
                              f"got {json.dumps(ids)[:60]}")
         if len(set(ids)) != len(ids):
             raise ValueError(f"{source}: task {task!r}: an index is given twice")
-    return value
+    return tasks
 
 
 def alpha_label(alpha: float) -> str:
@@ -159,6 +169,8 @@ def run_sweep(
         raise ValueError(f"--limit: expected a positive number of documents (or a fraction below 1), got {limit:g}")
     if limit is not None and samples is not None:
         raise ValueError("--samples and --limit: give one of them (as lm_eval, which refuses both)")
+    if samples is not None:
+        samples = check_samples(samples)
     h_mask = NeuronMask.load(mask)
     source = resolve_pretrained(model)
     # config only: a wrong site or mask fails before loading

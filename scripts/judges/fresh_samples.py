@@ -8,8 +8,8 @@ to-label files of earlier rounds). A document is eligible when its (task, normal
 as ``draw.py`` keys it, is in none of them and its index is at least --min-index (the first
 documents of every task were read while the rules were written); N eligible documents per task
 are drawn at random.
-Writes OUT.json, a ``--samples`` mapping for ``hneuron-eval sweep`` / ``lm_eval``, and
-``OUT.about.json`` (the command and the counts).
+Writes OUT.json, a ``--samples`` mapping for ``hneuron-eval sweep``, with this command under
+``_command`` and the counts under ``_counts`` (``sweep`` drops keys starting with ``_``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def main(argv: list[str]) -> None:
     wanted = {k: int(v) for k, v in (item.split("=") for item in args.per_task.split(","))}
     seen = seen_keys(args.seen)
     rng = random.Random(args.seed)
-    chosen, about = {}, {"command": shlex.join(["python", "scripts/judges/fresh_samples.py", *argv]), "tasks": {}}
+    counts: dict[str, dict[str, int]] = {}
+    chosen: dict = {"_command": shlex.join(["python", "scripts/judges/fresh_samples.py", *argv]), "_counts": counts}
     for task, obj in sorted(TaskManager().load(sorted(wanted))["tasks"].items()):
         docs = list(obj.eval_docs)
         eligible = [i for i, d in enumerate(docs) if i >= args.min_index
@@ -58,10 +59,9 @@ def main(argv: list[str]) -> None:
         if len(eligible) < wanted[task]:
             raise SystemExit(f"{task}: only {len(eligible)} documents have unread questions, {wanted[task]} wanted")
         chosen[task] = sorted(rng.sample(eligible, wanted[task]))
-        about["tasks"][task] = {"documents": len(docs), "unread": len(eligible), "drawn": wanted[task]}
+        counts[task] = {"documents": len(docs), "unread": len(eligible), "drawn": wanted[task]}
         print(f"{task}: {wanted[task]} of {len(eligible)} unread documents (of {len(docs)})")
     write_json_atomic(Path(args.out), chosen)
-    write_json_atomic(Path(args.out).with_suffix(".about.json"), about)
 
 
 if __name__ == "__main__":
