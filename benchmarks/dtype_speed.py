@@ -1,8 +1,13 @@
-"""Benchmark: float32 against the dtype policy's choice on this machine, back to back on the same work.
+"""Benchmark: the old settings (float32, static batches) against the new defaults, back to back on the same work.
 
     python benchmarks/dtype_speed.py --out results/benchmarks/dtype_speed.json [--work NAME ...] [--limit 100]
 
-Work (each run as its own process under GNU time, float32 first, then the policy's dtype):
+The two settings: ``float32`` is float32 with HF's static batches (``decoding=hf``), as every run
+was before the dtype policy and compact decoding; ``default`` is the dtype policy's choice on this
+machine with compact decoding (continuous batching, ``core/generation.py``). Identification's
+sampling has one decoder; its ``float32`` run differs in dtype only.
+
+Work (each run as its own process under GNU time, float32 first, then the default):
 - ``smollm2-chat``: ``lm_eval --model hneuron-hf`` on SmolLM2-135M-Instruct, ``--tasks hneuron``, chat
   template, batch 64;
 - ``gemma-fewshot``: the same on Gemma-3-270M (base, few-shot prompts), batch 16;
@@ -11,12 +16,13 @@ Work (each run as its own process under GNU time, float32 first, then the policy
 - ``sampling``: identification's ``sample`` stage, SmolLM2, 500 training (``--questions``) and 50 test
   questions, 2 samples each.
 
-Reported per dtype: wall seconds, peak RSS, generated tokens and tokens/s, the useful share of decode
-steps (lm-eval runs: each row's response tokens over the steps its static batch ran, batches rebuilt
-as HFLM builds them from the logged requests), and the task metrics; per work item the ratio and
-whether every metric stays within one float32 standard error (and, for the sweep, whether the same
-leaderboard cells are significant). Finished items are kept in ``--out``: running again resumes
-(``--fresh`` measures everything again).
+Reported per setting: wall seconds, peak RSS, generated tokens and tokens/s, the useful share of
+row-steps in decoding (``config.hneuron_decoding`` of the results: rows fed whose answer had not
+ended, over all rows fed), the model FLOPs per wall second (2 x parameters x tokens through the
+model, prompts included) as a share of this CPU's measured matrix-product rate in that dtype, and
+the task metrics; per work item the ratio and whether every metric stays within one float32
+standard error (and, for the sweep, whether the same leaderboard cells are significant). Finished
+items are kept in ``--out``: running again resumes (``--fresh`` measures everything again).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 import tempfile
 from collections import defaultdict
@@ -38,38 +45,87 @@ BIN = Path(sys.executable).parent
 SMOL, GEMMA = "smollm2-135m-instruct", "gemma-3-270m"
 
 
-def lm_eval_cmd(model: str, dtype: str, limit: int, batch: int, chat: bool, out: Path) -> list[str]:
-    return [str(BIN / "lm_eval"), "--model", "hneuron-hf", "--model_args", f"pretrained={model},dtype={dtype}",
+SETTINGS = {"float32": ("float32", "hf"), "default": (None, "compact")}  # (dtype given, decoding)
+
+
+def gemm_rate(dtype: str, n: int = 2048, rounds: int = 5) -> float:
+    """GFLOP/s of an n^3 matrix product in ``dtype`` on this CPU (best of ``rounds``)."""
+    import time
+
+    import torch
+
+    a, b = torch.randn(n, n, dtype=getattr(torch, dtype)), torch.randn(n, n, dtype=getattr(torch, dtype))
+    a @ b
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return round(2 * n ** 3 / best / 1e9, 1)
+
+
+def lm_eval_cmd(model: str, setting: str, limit: int, batch: int, chat: bool, out: Path) -> list[str]:
+    dtype, decoding = SETTINGS[setting]
+    args = f"pretrained={model},decoding={decoding}" + (f",dtype={dtype}" if dtype else "")
+    return [str(BIN / "lm_eval"), "--model", "hneuron-hf", "--model_args", args,
             "--tasks", "hneuron", "--limit", str(limit), "--batch_size", str(batch), "--device", "cpu",
             "--seed", "0", "--log_samples", "--output_path", str(out), *(["--apply_chat_template"] if chat else [])]
 
 
-def tokens_and_useful_share(folder: Path, model: str, batch: int) -> tuple[int, float]:
-    """(response tokens, useful share of decode steps) of every logged generation under ``folder``."""
+def tokens(folder: Path, model: str) -> tuple[int, int]:
+    """(prompt tokens, response tokens) of every logged generation under ``folder``."""
     from transformers import AutoTokenizer
 
     from hneuron_eval.harness.builtin_models import resolve_pretrained
 
     tok = AutoTokenizer.from_pretrained(resolve_pretrained(model))
-    groups: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
+    prompt = response = 0
     for path in folder.rglob("samples_*.jsonl"):
         for line in path.read_text(encoding="utf-8").split("\n"):  # not splitlines(): texts may hold U+2028
             if not line.strip():
                 continue
             sample = json.loads(line)
             args = sample["arguments"]["gen_args_0"]
-            context, kwargs = args["arg_0"], args["arg_1"]
-            budget = int(kwargs.get("max_gen_toks", 256))
+            budget = int(args["arg_1"].get("max_gen_toks", 256))
+            prompt += len(tok(args["arg_0"])["input_ids"])
             # the stop token is generated too, unless the answer ran to the budget
-            n = min(budget, len(tok(sample["resps"][0][0], add_special_tokens=False)["input_ids"]) + 1)
-            groups[json.dumps(kwargs, sort_keys=True)].append((-len(tok(context)["input_ids"]), context, n))
+            response += min(budget, len(tok(sample["resps"][0][0], add_special_tokens=False)["input_ids"]) + 1)
+    return prompt, response
+
+
+def useful_share(folder: Path) -> float | None:
+    """Useful row-steps over all row-steps of decoding, summed over the results files under ``folder``."""
     used = steps = 0
-    for rows in groups.values():
-        rows.sort(key=lambda r: (r[0], r[1]))  # HFLM's order: longest prompt first, then the text
-        for i in range(0, len(rows), batch):
-            lengths = [n for _, _, n in rows[i:i + batch]]
-            used, steps = used + sum(lengths), steps + len(lengths) * max(lengths)
-    return used, (used / steps if steps else float("nan"))
+    for path in folder.rglob("results_*.json"):
+        info = json.loads(path.read_text(encoding="utf-8"))["config"].get("hneuron_decoding", {})
+        used, steps = used + info.get("useful_row_steps", 0), steps + info.get("row_steps", 0)
+    return round(used / steps, 4) if steps else None
+
+
+def throughput(result: dict, folder: Path, model: str, dtype: str, rates: dict[str, float]) -> dict:
+    """Tokens/s, the useful share of decoding and the share of the dtype's matrix-product rate reached."""
+    from hneuron_eval.harness.builtin_models import resolve_pretrained
+
+    prompt, response = tokens(folder, model)
+    params = PARAMS.setdefault(model, _parameters(resolve_pretrained(model)))
+    flops = 2 * params * (prompt + response) / result["wall_s"] / 1e9
+    return {**result, "prompt_tokens": prompt, "generated_tokens": response,
+            "tokens_per_s": round(response / result["wall_s"], 1), "useful_decode_share": useful_share(folder),
+            "model_gflops": round(flops, 1), "share_of_gemm_rate": round(flops / rates[dtype], 3)}
+
+
+PARAMS: dict[str, int] = {}
+
+
+def _parameters(path: str) -> int:
+    """Parameters of the checkpoint at ``path`` (its safetensors shapes; tied weights once)."""
+    from safetensors import safe_open
+
+    total = 0
+    for file in Path(path).glob("*.safetensors"):
+        with safe_open(file, "pt") as f:
+            total += sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
+    return total
 
 
 def task_metrics(folder: Path) -> dict[str, dict[str, list[float | None]]]:
@@ -104,36 +160,34 @@ def significant_cells(board: Path) -> list[str]:
     return sorted(f"{r['intervention']}|{r['task']}/{r['metric']}" for r in rows if r["significant"] == "True")
 
 
-def run_item(name: str, dtype: str, work: Path, limit: int, questions: int) -> dict:
-    out = work / f"{name}-{dtype}"
-    log = work / f"{name}-{dtype}.log"
+def run_item(name: str, setting: str, work: Path, limit: int, questions: int, rates: dict[str, float]) -> dict:
+    out = work / f"{name}-{setting}"
+    log = work / f"{name}-{setting}.log"
+    given, decoding = SETTINGS[setting]
+    dtype = given or choose_dtype(None, "cpu").dtype
     if name in ("smollm2-chat", "gemma-fewshot"):
         model, batch, chat = (SMOL, 64, True) if name == "smollm2-chat" else (GEMMA, 16, False)
-        result = timed(lm_eval_cmd(model, dtype, limit, batch, chat, out), log)
-        tokens, useful = tokens_and_useful_share(out, model, batch)
-        return {**result, "generated_tokens": tokens, "tokens_per_s": round(tokens / result["wall_s"], 1),
-                "useful_decode_share": round(useful, 4), "metrics": task_metrics(out)}
+        result = timed(lm_eval_cmd(model, setting, limit, batch, chat, out), log)
+        return {**throughput(result, out, model, dtype, rates), "metrics": task_metrics(out)}
     if name == "sweep":
         result = timed([str(BIN / "hneuron-eval"), "sweep", "--model", SMOL, "--mask", f"masks/{SMOL}.hneurons.json",
                         "--alphas", "0", "--controls", "1", "--tasks", "hn_triviaqa,hn_selfaware", "--limit",
-                        str(limit), "--apply-chat-template", "--batch-size", "64", "--dtype", dtype, "--out",
-                        str(out)], log)
-        timed([str(BIN / "hneuron-eval"), "leaderboard", str(out), "--out", str(work / f"board-{dtype}"),
-               "--no-plots", "--force"], work / f"board-{dtype}.log")
-        tokens, useful = tokens_and_useful_share(out, SMOL, 64)
-        return {**result, "generated_tokens": tokens, "tokens_per_s": round(tokens / result["wall_s"], 1),
-                "useful_decode_share": round(useful, 4), "metrics": task_metrics(out / "baseline"),
-                "significant_cells": significant_cells(work / f"board-{dtype}")}
+                        str(limit), "--apply-chat-template", "--batch-size", "64", "--decoding", decoding,
+                        *(["--dtype", given] if given else []), "--out", str(out)], log)
+        timed([str(BIN / "hneuron-eval"), "leaderboard", str(out), "--out", str(work / f"board-{setting}"),
+               "--no-plots", "--force"], work / f"board-{setting}.log")
+        return {**throughput(result, out, SMOL, dtype, rates), "metrics": task_metrics(out / "baseline"),
+                "significant_cells": significant_cells(work / f"board-{setting}")}
     result = timed([str(BIN / "hneuron-eval"), "sample", "--model", SMOL, "--out", str(out), "--questions",
                     str(questions), "--samples", "2", "--test-questions", "50", "--max-new-tokens", "24",
-                    "--batch-size", "32", "--min-per-class", "1", "--dtype", dtype], log)
+                    "--batch-size", "32", "--min-per-class", "1", *(["--dtype", given] if given else [])], log)
     records = [r for path in sorted((out / "samples").glob("*.jsonl")) for r in read_records(path)]
     labels: dict[str, int] = defaultdict(int)
     for record in records:
         labels[record.get("label", "?")] += 1
-    tokens = sum(len(r["ids"]) for record in records for r in record["responses"])
-    return {**result, "questions": len(records), "generated_tokens": tokens,
-            "tokens_per_s": round(tokens / result["wall_s"], 1), "labels": dict(sorted(labels.items()))}
+    generated = sum(len(r["ids"]) for record in records for r in record["responses"])
+    return {**result, "dtype": dtype, "questions": len(records), "generated_tokens": generated,
+            "tokens_per_s": round(generated / result["wall_s"], 1), "labels": dict(sorted(labels.items()))}
 
 
 def main() -> None:
@@ -148,24 +202,30 @@ def main() -> None:
     args = p.parse_args()
     policy = choose_dtype(None, "cpu")
     resume = args.out and Path(args.out).is_file() and not args.fresh
-    done = json.loads(Path(args.out).read_text(encoding="utf-8"))["work"] if resume else {}
+    previous = json.loads(Path(args.out).read_text(encoding="utf-8")) if resume else {}
+    done = previous.get("work", {}) if previous.get("settings") == _settings() else {}
+    rates = previous.get("gemm_gflops") or {dtype: gemm_rate(dtype) for dtype in ("float32", "bfloat16")}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep or tmp)
         work.mkdir(parents=True, exist_ok=True)
         for name in args.work:
             if name in done:
                 continue
-            item = {dtype: run_item(name, dtype, work, args.limit, args.questions)
-                    for dtype in ("float32", policy.dtype)}
-            ref, new = item["float32"], item[policy.dtype]
+            item = {setting: run_item(name, setting, work, args.limit, args.questions, rates) for setting in SETTINGS}
+            ref, new = item["float32"], item["default"]
             item["speedup"] = round(ref["wall_s"] / new["wall_s"], 3)
             if "metrics" in ref:
                 item["metrics_vs_float32"] = within_one_se(ref["metrics"], new["metrics"])
             if "significant_cells" in ref:
                 item["same_significant_cells"] = ref["significant_cells"] == new["significant_cells"]
             done[name] = item
-            emit({"policy": policy.to_dict(), "limit": args.limit, "questions": args.questions, "work": done},
-                 args.out)
+            emit({"policy": policy.to_dict(), "settings": _settings(), "gemm_gflops": rates, "limit": args.limit,
+                  "questions": args.questions, "work": done}, args.out)
+
+
+def _settings() -> dict[str, dict[str, str | None]]:
+    return {name: {"dtype": dtype or "the policy's", "decoding": decoding}
+            for name, (dtype, decoding) in SETTINGS.items()}
 
 
 if __name__ == "__main__":

@@ -103,29 +103,42 @@ def _judge_time() -> list[str]:
 
 
 def _dtype_speed() -> list[str]:
-    """float32 against the dtype policy's choice on the same work (``benchmarks/dtype_speed.py``)."""
-    path = RESULTS / "dtype_speed.json"
-    if not path.is_file():
-        return []
-    d = json.loads(path.read_text())
-    new = d["policy"]["dtype"]
-    lines = ["", "## float32 against the dtype policy (`benchmarks/dtype_speed.py`)", "",
-             f"Command: `{d['command']}`; date {d['date']}; {d['threads']} torch threads; policy here: {new} "
-             f"({d['policy']['reason']}); `--limit {d['limit']}`, sampling of {d['questions']} training questions.", "",
-             f"| work | float32 s | {new} s | speedup | tokens/s float32 / {new} | useful decode steps | "
-             f"peak RSS MiB | metrics outside one float32 se |", "|---|---|---|---|---|---|---|---|"]
-    for name, item in d["work"].items():
+    """The old settings against the new defaults on the same work (``benchmarks/dtype_speed.py``), newest first."""
+    lines = []
+    for name, title in (("dtype_speed.json", "float32 with static batches against the defaults"),
+                        ("dtype_speed_amx_2026-12-01.json", "float32 against bfloat16, on a CPU with AMX")):
+        path = RESULTS / name
+        if path.is_file():
+            lines += _dtype_speed_table(json.loads(path.read_text()), name, title)
+    return lines
+
+
+def _dtype_speed_table(d: dict, name: str, title: str) -> list[str]:
+    new = "default" if "settings" in d else d["policy"]["dtype"]  # files before compact decoding: float32/bfloat16
+    settings = (f"settings: {json.dumps(d['settings'])}; measured matrix-product rate (2048^3): "
+                f"{d['gemm_gflops']['float32']:.0f} GFLOP/s float32, {d['gemm_gflops']['bfloat16']:.0f} bfloat16"
+                if "settings" in d else "both with static batches")
+    lines = ["", f"## {title} (`benchmarks/dtype_speed.py`, `{name}`)", "",
+             f"Command: `{d['command']}`; date {d['date']}; {d['threads']} torch threads; policy here: "
+             f"{d['policy']['dtype']} ({d['policy']['reason']}); {settings}; `--limit {d['limit']}`, sampling of "
+             f"{d['questions']} training questions.", "",
+             f"| work | float32 s | {new} s | speedup | tokens/s float32 / {new} | useful decode row-steps | "
+             f"share of the matrix-product rate | peak RSS MiB | metrics outside one float32 se |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for work, item in d["work"].items():
         ref, low = item["float32"], item[new]
         useful = (f"{ref['useful_decode_share']:.2f} / {low['useful_decode_share']:.2f}"
-                  if "useful_decode_share" in ref else "-")
+                  if ref.get("useful_decode_share") is not None else "-")
+        gemm = (f"{ref['share_of_gemm_rate']:.2f} / {low['share_of_gemm_rate']:.2f}"
+                if "share_of_gemm_rate" in ref else "-")
         check = item.get("metrics_vs_float32")
         outside = (f"{len(check['outside_one_se'])} of {check['compared']}" if check else "-")
         if "same_significant_cells" in item:
             outside += f"; same significant cells: {item['same_significant_cells']}"
-        lines.append(f"| {name} | {ref['wall_s']:.1f} | {low['wall_s']:.1f} | {item['speedup']:.2f}x | "
-                     f"{ref['tokens_per_s']:.0f} / {low['tokens_per_s']:.0f} | {useful} | "
+        lines.append(f"| {work} | {ref['wall_s']:.1f} | {low['wall_s']:.1f} | {item['speedup']:.2f}x | "
+                     f"{ref['tokens_per_s']:.0f} / {low['tokens_per_s']:.0f} | {useful} | {gemm} | "
                      f"{ref['peak_rss_mib']:.0f} / {low['peak_rss_mib']:.0f} | {outside} |")
-    moved = [f"- {name}: {m}" for name, item in d["work"].items()
+    moved = [f"- {work}: {m}" for work, item in d["work"].items()
              for m in item.get("metrics_vs_float32", {}).get("outside_one_se", [])]
     if moved:
         lines += ["", "Metrics more than one float32 standard error away:", "", *moved]

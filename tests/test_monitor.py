@@ -63,7 +63,7 @@ def test_features_are_identifications_cett_of_the_generated_answer(tiny_llama_di
         seq = seq[:next((k for k, t in enumerate(seq) if t in model._end_ids), len(seq))]
         start, end, _ = finder.find(seq)
         if note != "scored":  # the last generated token is never fed back: score without it
-            assert note == "last answer token not fed back (budget)" and end == len(seq)
+            assert note == "last answer token not fed back (the last generated)" and end == len(seq)
             end -= 1
         if features is None or end <= start:
             continue

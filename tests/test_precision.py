@@ -36,17 +36,21 @@ def test_policy_and_given_dtypes(monkeypatch, caplog):
     monkeypatch.setattr(precision, "bf16_units", lambda: ["amx_bf16"])
     assert choose_dtype(None).to_dict() == {"dtype": "bfloat16", "reason": "CPU with bfloat16 matrix units (amx_bf16)"}
     assert choose_dtype("float32").to_dict() == {"dtype": "float32", "reason": "given"}  # a given dtype wins
+    # AVX512-BF16 without AMX multiplies bfloat16 slower than float32 (measured): float32, and why
+    monkeypatch.setattr(precision, "bf16_units", lambda: ["avx512_bf16"])
+    assert choose_dtype(None).to_dict() == {"dtype": "float32",
+                                            "reason": "CPU with avx512_bf16 but no AMX: bfloat16 would be slower"}
     monkeypatch.setattr(precision, "bf16_units", lambda: [])
     assert choose_dtype(None).dtype == "float32"
     with caplog.at_level(logging.WARNING):
         assert choose_dtype("bfloat16").dtype == "bfloat16"  # runs, and says it will be slow
-    assert "without bfloat16 matrix units" in caplog.text and "slowly" in caplog.text
+    assert "without AMX (amx_bf16)" in caplog.text and "slower than float32" in caplog.text
     with pytest.raises(DtypeError, match="expected one of float32, bfloat16, float16, got 'bf16'"):
         choose_dtype("bf16")
 
 
 def test_hneuron_hf_applies_the_policy_to_built_in_models_only(monkeypatch, tiny_llama_dir):
-    monkeypatch.setattr(precision, "bf16_units", lambda: ["avx512_bf16"])
+    monkeypatch.setattr(precision, "bf16_units", lambda: ["amx_bf16", "avx512_bf16"])
     kwargs: dict = {"device": "cpu"}
     assert lm_model._dtype_choice("smollm2-135m-instruct", kwargs).dtype == "bfloat16"
     assert kwargs["dtype"] == "bfloat16"

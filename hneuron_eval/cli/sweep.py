@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--include-path", "--include_path", default=None,
                    help="extra task folder (as lm_eval --include_path)")
     p.add_argument("--seed", type=int, default=0, help="lm-eval's random, numpy, torch and few-shot seeds")
+    p.add_argument("--decoding", default="compact", choices=("compact", "hf"),
+                   help="hneuron-hf's decoding= (compact: continuous batching, the default; hf: static batches)")
     p.set_defaults(func=_sweep)
 
 
@@ -66,7 +68,7 @@ def _sweep(args: argparse.Namespace) -> int:
         limit=args.limit, samples=samples, batch_size=batch_size, device=args.device, dtype=args.dtype,
         scale_via=args.scale_via,
         apply_chat_template=args.apply_chat_template, include_path=args.include_path, seed=args.seed,
-        ffn_site=args.ffn_site, command=args.command_line,
+        ffn_site=args.ffn_site, command=args.command_line, decoding=args.decoding,
     )
     print(f"{len(folders)} configurations in {args.out}; next: hneuron-eval leaderboard {args.out} --out DIR")
     return 0

@@ -5,9 +5,11 @@ probe reads (its non-zero weights), the CETT value of every decoding step. Token
 is fed to the model at decoding step k+1, so its CETT comes from that step: no second forward
 pass. The features are the identification pipeline's (``core/cett.py``): CETT averaged over
 the answer tokens found by its first-line rule (``core/answer_span.py``) in the generated
-token ids, cut at the first end-of-sequence token. One token can be missing: the last generated
-token is never fed back, so an answer span that runs to the generation budget loses its final
-token (counted per run in ``HNeuronLM.monitor_stats``).
+token ids, cut at the first end-of-sequence token. One token can be missing: a row's last generated
+token is never fed back, so an answer span that runs to the generation budget (or to the token that
+completed a stop sequence) loses its final token (counted per run in ``HNeuronLM.monitor_stats``).
+Each forward call is recorded with the rows it held (``core.generation.active_rows``): under
+continuous batching rows join and leave, and each keeps its own timeline.
 
 Scores travel with their answers: ``generate_until`` returns each answer as a ``ScoredText`` (a
 ``str`` carrying its score), lm-eval keeps that object in the request's responses, and the task's
@@ -30,6 +32,7 @@ from torch import nn
 
 from hneuron_eval.core.answer_span import RULE, SpanFinder
 from hneuron_eval.core.cett import cett, column_norms
+from hneuron_eval.core.generation import active_rows
 from hneuron_eval.core.hooks import forward_hooks
 from hneuron_eval.core.probe import INPUT_DEFINITION, HNeuronProbe
 from hneuron_eval.core.sites import FFNLayout, base_layer, resolve_ffn
@@ -72,9 +75,22 @@ def probe_paths(path: str | Path) -> tuple[Path, Path]:
 
 @dataclass
 class _Recording:
-    """CETT of the watched neurons at the last position of each decoding call: layer -> list of (B, n) tensors."""
+    """CETT of the watched neurons at the last position of each forward call: layer -> (rows, (rows, n) values).
 
-    calls: dict[int, list[torch.Tensor]] = field(default_factory=dict)
+    ``rows`` are the call's rows in the generation's batch (``core.generation.active_rows``; None:
+    every row, as under HF's ``generate``).
+    """
+
+    calls: dict[int, list[tuple[torch.Tensor | None, torch.Tensor]]] = field(default_factory=dict)
+
+    def timelines(self, n_rows: int) -> list[list[tuple[int, int]]]:
+        """Per row, (call, position in that call) of each forward call it was in, in order."""
+        first = next(iter(self.calls.values()), [])
+        out: list[list[tuple[int, int]]] = [[] for _ in range(n_rows)]
+        for c, (rows, values) in enumerate(first):
+            for pos, r in enumerate(range(values.shape[0]) if rows is None else rows.tolist()):
+                out[r].append((c, pos))
+        return out
 
 
 class Detector:
@@ -147,25 +163,36 @@ class Detector:
         def hook(mod: nn.Module, args: tuple, output: torch.Tensor) -> None:
             # only the last position is kept: it is the token fed at this decoding step (answer_features)
             z = args[0].detach()[:, -1, idx.to(args[0].device)]
-            rec.calls[layer].append(cett(z, output.detach()[:, -1], norms, bias).cpu())
+            active = active_rows()
+            rows = None if active is None else active[0].cpu()
+            rec.calls[layer].append((rows, cett(z, output.detach()[:, -1], norms, bias).cpu()))
 
         return hook
 
     def answer_features(self, rec: _Recording, context_width: int, output: torch.Tensor, end_ids: set[int],
-                        finder: SpanFinder) -> list[tuple[np.ndarray | None, str]]:
-        """Per row: the watched neurons' CETT averaged over the answer tokens (layer-major), or None, and a note."""
-        steps = {layer: calls[1:] for layer, calls in rec.calls.items()}  # calls[0] is the prompt's forward
-        n_steps = min((len(c) for c in steps.values()), default=0)
+                        finder: SpanFinder, lengths: list[int] | None = None) -> list[tuple[np.ndarray | None, str]]:
+        """Per row: the watched neurons' CETT averaged over the answer tokens (layer-major), or None, and a note.
+
+        ``lengths`` (tokens each row generated, its ending token included) cuts a row that ended on a
+        stop sequence: what follows was never generated (compact decoding) or is not its answer. A row's
+        last token is fed back only while the batch decodes on, never under compact decoding, so it is
+        left out under both: a row gets the same features either way.
+        """
+        timelines = rec.timelines(output.shape[0])  # a row's first call is its prompt's forward pass
         out: list[tuple[np.ndarray | None, str]] = []
         for row, seq in enumerate(output[:, context_width:].tolist()):
+            steps = timelines[row][1:]  # token k is fed at the row's call k+1 (index k here)
+            fed_until = len(steps) if lengths is None else min(len(steps), lengths[row] - 1)
+            seq = seq if lengths is None else seq[:lengths[row]]
             cut = next((k for k, t in enumerate(seq) if t in end_ids), len(seq))
             start, end, _ = finder.find(seq[:cut])
-            fed = [k for k in range(start, end) if k < n_steps]  # token k is fed at step k+1 (index k here)
+            fed = [k for k in range(start, end) if k < fed_until]
             if not self.layers or not fed:
                 out.append((None, "probe reads no neuron" if not self.layers else "no answer tokens"))
                 continue
-            values = [torch.stack([steps[layer][k][row] for k in fed]).mean(dim=0) for layer in self.layers]
-            note = "last answer token not fed back (budget)" if len(fed) < end - start else "scored"
+            values = [torch.stack([rec.calls[layer][steps[k][0]][1][steps[k][1]] for k in fed]).mean(dim=0)
+                      for layer in self.layers]
+            note = "last answer token not fed back (the last generated)" if len(fed) < end - start else "scored"
             out.append((torch.cat(values).double().numpy(), note))
         return out
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import logging
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
+import torch
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
+from tqdm.auto import tqdm
 
+from hneuron_eval.core.generation import generate, unsupported
 from hneuron_eval.core.intervention import SCALE_VIA, BoundScaling, NeuronScaling
 from hneuron_eval.core.masks import NeuronMask
 from hneuron_eval.core.run_kind import RunKind
@@ -33,6 +38,10 @@ class HNeuronLM(HFLM):
     ``scale_via`` is ``auto`` (fold when the weights allow it, else hook), ``fold`` or ``hook``.
     ``ffn_site=LAYERS:DOWN_PROJ[:transposed]`` names the down projections of an architecture
     outside ``FFN_SITES`` (checked on load).
+    ``decoding`` is ``compact`` (default: greedy generation drops each row from the batch once its
+    answer has ended, ``core/generation.py``) or ``hf`` (``model.generate``, every row decoding until
+    the batch's last one stops); both give each row the same tokens. Settings the compact decoder does
+    not implement (sampling, beams, penalties) take the ``hf`` path, and the results say so.
     The intervention is applied around each model call and undone after it, so the
     model's weights are unchanged between calls and after the run. ``detector`` (a probe folder
     from ``hneuron-eval identify``) scores every generated answer from its own generation's
@@ -49,6 +58,7 @@ class HNeuronLM(HFLM):
         detector: str | None = None,
         detector_controls: str | None = None,
         ffn_site: str | None = None,
+        decoding: str = "compact",
         **kwargs: Any,
     ) -> None:
         if "mode" in kwargs:
@@ -58,6 +68,11 @@ class HNeuronLM(HFLM):
             raise ModelArgsError("hneuron-hf: alpha= was given without mask=; pass mask=PATH.hneurons.json")
         if scale_via not in SCALE_VIA:
             raise ModelArgsError(f"hneuron-hf: scale_via must be one of {SCALE_VIA}, got {scale_via!r}")
+        if decoding not in DECODING:
+            raise ModelArgsError(f"hneuron-hf: decoding must be one of {DECODING}, got {decoding!r}")
+        self.decoding = decoding
+        self._slots: int | None = None  # rows decoding at once under continuous batching (generate_until)
+        self.decoding_stats: Counter[str] = Counter()  # decode steps, row-steps, useful row-steps, fallbacks
         if ffn_site:
             parse_site(ffn_site)  # a malformed text is refused before the model loads
         # every file the arguments name is read before the model is loaded: a mistake costs no model load
@@ -118,23 +133,81 @@ class HNeuronLM(HFLM):
         with self.scaling.apply():
             return super()._model_call(*args, **kwargs)
 
-    def _model_generate(self, context, *args: Any, **kwargs: Any):
+    def _model_generate(self, context, max_length: int, stop: list[str], **kwargs: Any):
         scaled = self.scaling.apply() if self.scaling is not None else contextlib.nullcontext()
         if self.detector is None:
             with scaled:
-                return super()._model_generate(context, *args, **kwargs)
+                return self._generate(context, max_length, stop, **kwargs)[0]
         detectors = [self.detector, *self.controls]
         with scaled, contextlib.ExitStack() as stack:  # watch inside: a folded mask's columns are read scaled
             recordings = [stack.enter_context(d.watch()) for d in detectors]
-            out = super()._model_generate(context, *args, **kwargs)
-        rows = [d.answer_features(r, context.shape[1], out, self._end_ids, self._finder)
+            out, lengths = self._generate(context, max_length, stop, **kwargs)
+        rows = [d.answer_features(r, context.shape[1], out, self._end_ids, self._finder, lengths)
                 for d, r in zip(detectors, recordings)]
         for per_detector in zip(*rows):
             scores = [None if f is None else d.score(f) for d, (f, _) in zip(detectors, per_detector)]
             self._pending.append((scores[0], tuple(scores[1:]), per_detector[0][1]))
         return out
 
+    def _generate(self, context, max_length: int, stop: list[str], **kwargs: Any):
+        """(context + generated ids, generated length per row): the compact decoder where it applies, else HF's."""
+        settings = {k: v for k, v in kwargs.items() if k != "attention_mask"}
+        if self._slots is not None and (self.decoding == "hf" or _not_compact(self.model, _greedy(settings))):
+            raise RuntimeError("hneuron-hf: continuous batching reached settings it cannot decode")
+        settings = _greedy(settings)
+        why = ["decoding=hf"] if self.decoding == "hf" else _not_compact(self.model, settings)
+        width = context.shape[1]
+        config = self.model.generation_config
+        eos = config.eos_token_id if config.eos_token_id is not None else []
+        eos = set(eos if isinstance(eos, list) else [eos])
+        stopper = StopSequences(self.tokenizer, stop)
+        if why:
+            for reason in why:
+                self.decoding_stats[f"hf path: {reason}"] += 1
+            out = super()._model_generate(context, max_length=max_length, stop=stop, **kwargs)
+            lengths = [_ended_at(row, eos, stopper) for row in out[:, width:].tolist()]
+            steps = out.shape[1] - width - 1
+            self.decoding_stats.update(decode_steps=max(steps, 0), row_steps=len(lengths) * max(steps, 0),
+                                       useful_row_steps=sum(max(n - 1, 0) for n in lengths))
+            return out, lengths
+        pad = self.tokenizer.pad_token_id
+        slots = self._slots or context.shape[0]
+        with torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype,
+                            enabled=self.mixed_precision_dtype is not None), \
+                tqdm(total=context.shape[0], desc=f"decoding ({slots} rows at once)", unit="answer",
+                     disable=self.rank != 0 or context.shape[0] <= slots) as bar:
+            result = generate(self.model, context, kwargs.get("attention_mask"), max_length - width, sorted(eos),
+                              pad if pad is not None else 0, stop=stopper, slots=slots, progress=bar.update)
+        self.decoding_stats.update(result.cost())
+        return result.sequences, result.lengths
+
+    @contextlib.contextmanager
+    def _continuous(self, requests: list) -> Iterator[None]:
+        """Hand each group of greedy requests to the decoder at once, ``batch_size`` rows decoding at a time.
+
+        HFLM cuts the sorted requests into static batches; with ``decoding=compact`` and a numeric
+        batch size, its one batch per group of generation settings goes to ``_generate``, which keeps
+        ``batch_size`` rows decoding and lets the next prompt in as a row ends (continuous batching).
+        """
+        slots = self.batch_size_per_gpu
+        budgets = ("until", "max_gen_toks", "max_new_tokens", "max_tokens", "max_completion_tokens")
+        groups = {json.dumps(r.args[1], sort_keys=True, default=str): r.args[1] for r in requests}
+        greedy = all(not _not_compact(self.model, _greedy({k: v for k, v in g.items() if k not in budgets}))
+                     for g in groups.values())
+        if self.decoding != "compact" or not isinstance(slots, int) or not requests or not greedy:
+            yield
+            return
+        self._slots, self.batch_size_per_gpu = slots, len(requests)
+        try:
+            yield
+        finally:
+            self._slots, self.batch_size_per_gpu = None, slots
+
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
+        with self._continuous(requests):
+            return self._generate_until(requests, disable_tqdm)
+
+    def _generate_until(self, requests: list, disable_tqdm: bool) -> list[str]:
         if self.detector is None:
             return super().generate_until(requests, disable_tqdm)
         # HFLM reports each answer, in generation order, to its cache hook: pair it there with its score
@@ -160,11 +233,69 @@ class HNeuronLM(HFLM):
         if self.detector is not None:
             info["hneuron_detector"] = {**self.detector.to_dict(), "controls": [c.to_dict() for c in self.controls],
                                         "answers": dict(sorted(self.monitor_stats.items()))}
+        info["hneuron_decoding"] = _decoding_info(self.decoding, self.decoding_stats)
         dtype = str(getattr(self.model, "dtype", "")).removeprefix("torch.")
         info["hneuron_dtype"] = {**self.dtype_choice.to_dict(), "dtype": dtype or self.dtype_choice.dtype}
         if self.pretrained_name is not None and (builtin := builtin_info(str(self.pretrained))) is not None:
             info["hneuron_builtin_model"] = builtin
         return info
+
+
+DECODING = ("compact", "hf")
+
+
+class StopSequences:
+    """lm-eval's stop test per row: a stop sequence occurs in its last len(ids)+2 generated tokens, decoded."""
+
+    def __init__(self, tokenizer: Any, stops: list[str]):
+        self.tokenizer = tokenizer
+        self.stops = [(s, len(tokenizer.encode(s, add_special_tokens=False)) + 2) for s in stops if s]
+
+    def __call__(self, rows: list[list[int]], whole: bool = False) -> list[bool]:
+        done = [False] * len(rows)
+        for text, back in self.stops:
+            for i, decoded in enumerate(self.tokenizer.batch_decode([r if whole else r[-back:] for r in rows])):
+                done[i] = done[i] or text in decoded
+        return done
+
+
+def _ended_at(row: list[int], eos: set[int], stopper: StopSequences) -> int:
+    """Generated tokens a row needed: through its first end token, or the first token whose text holds a stop."""
+    cut = next((k for k, token in enumerate(row, start=1) if token in eos), len(row))
+    lo, hi = 0, cut  # the first k whose text holds a stop sequence, by bisection (texts grow with k)
+    if not stopper.stops or not stopper([row[:cut]], whole=True)[0]:
+        return cut
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if stopper([row[:mid]], whole=True)[0] else (mid, hi)
+    return hi
+
+
+def _greedy(settings: dict[str, Any]) -> dict[str, Any]:
+    """Generation settings as HFLM reads them: temperature 0 without do_sample is greedy."""
+    settings = dict(settings)
+    if settings.get("temperature", 0.0) == 0.0 and settings.get("do_sample") is None:
+        settings["do_sample"] = False
+    if settings.get("do_sample") is False:
+        settings.pop("temperature", None)
+    return settings
+
+
+def _not_compact(model: Any, settings: dict[str, Any]) -> list[str]:
+    """Why these generation settings need HF's generate (empty: the compact decoder reproduces them)."""
+    why = [f"{k}={v!r}" for k, v in settings.items() if k not in ("do_sample", "temperature", "top_k", "top_p")]
+    if settings.get("do_sample"):
+        why.append("do_sample=True")
+    return why + unsupported(model, {k: v for k, v in settings.items() if k not in ("do_sample", "temperature")})
+
+
+def _decoding_info(mode: str, stats: Counter[str]) -> dict[str, Any]:
+    """What the results record about decoding: the mode, the steps it ran and the useful share of row-steps."""
+    info: dict[str, Any] = {"mode": mode, **{k: stats.get(k, 0) for k in ("decode_steps", "row_steps",
+                                                                         "useful_row_steps")}}
+    info["useful_share"] = round(info["useful_row_steps"] / info["row_steps"], 4) if info["row_steps"] else None
+    info["hf_path"] = {k.removeprefix("hf path: "): v for k, v in sorted(stats.items()) if k.startswith("hf path")}
+    return info
 
 
 def _dtype_choice(pretrained: Any, kwargs: dict[str, Any]) -> DtypeChoice:

@@ -11,7 +11,11 @@ from hneuron_eval.errors import HNeuronError
 logger = logging.getLogger(__name__)
 
 DTYPES = ("float32", "bfloat16", "float16")
-BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # the CPU flags of bfloat16 matrix units
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # the CPU flags of bfloat16 matrix instructions
+# Only AMX tiles make bfloat16 products faster than float32 on a CPU. With AVX512-BF16 alone a
+# 2048^3 product ran at 138 GFLOP/s in bfloat16 against 257 in float32 (torch 2.13, a 2-core Xeon
+# without AMX, 2026-12-02; results/benchmarks/README.md); with AMX at about 2,600 against 400.
+FAST_BF16 = "amx_bf16"
 
 
 class DtypeError(HNeuronError, ValueError):
@@ -46,13 +50,13 @@ def _on_gpu(device: str | None) -> bool:
 
 
 def choose_dtype(requested: str | None, device: str | None = "cpu") -> DtypeChoice:
-    """``requested`` when given (checked); else bfloat16 on a GPU or a CPU with bf16 matrix units, else float32."""
+    """``requested`` when given (checked); else bfloat16 on a GPU or a CPU with AMX, else float32."""
     if requested is not None:
         if requested not in DTYPES:
             raise DtypeError(f"dtype: expected one of {', '.join(DTYPES)}, got {requested!r}")
-        if requested == "bfloat16" and not _on_gpu(device) and not bf16_units():
-            logger.warning("dtype=bfloat16 on a CPU without bfloat16 matrix units (%s): it runs, but slowly",
-                           "/".join(BF16_FLAGS))
+        if requested == "bfloat16" and not _on_gpu(device) and FAST_BF16 not in bf16_units():
+            logger.warning("dtype=bfloat16 on a CPU without AMX (%s): it runs, but slower than float32",
+                           FAST_BF16)
         return DtypeChoice(requested, "given")
     if _on_gpu(device):
         import torch
@@ -61,6 +65,8 @@ def choose_dtype(requested: str | None, device: str | None = "cpu") -> DtypeChoi
             return DtypeChoice("bfloat16", "GPU with bfloat16")
         return DtypeChoice("float32", "GPU without bfloat16")
     units = bf16_units()
-    if units:
+    if FAST_BF16 in units:
         return DtypeChoice("bfloat16", f"CPU with bfloat16 matrix units ({', '.join(units)})")
+    if units:
+        return DtypeChoice("float32", f"CPU with {', '.join(units)} but no AMX: bfloat16 would be slower")
     return DtypeChoice("float32", "CPU without bfloat16 matrix units (amx_bf16, avx512_bf16)")

@@ -154,6 +154,7 @@ def run_sweep(
     seed: int = 0,
     ffn_site: str | None = None,
     command: str = "",
+    decoding: str = "compact",
 ) -> list[Path]:
     """Evaluate every configuration not yet finished under ``out``; returns the configuration folders."""
     from lm_eval.tasks import TaskManager
@@ -201,6 +202,7 @@ def run_sweep(
         "seed": seed,
         "include_path": include_path,
         **({"ffn_site": ffn_site} if ffn_site else {}),
+        **({"decoding": decoding} if decoding != "compact" else {}),  # both give the same texts
     }
     found = set(out.iterdir()) if out.is_dir() else None  # what the folder held before this call
     manifest = _open_manifest(out, settings, command)
@@ -220,9 +222,10 @@ def run_sweep(
 
         from tqdm.auto import tqdm
 
-        lm = _load_model(model, batch_size, device, choice, ffn_site)
+        lm = _load_model(model, batch_size, device, choice, ffn_site, decoding)
         extra = {"dtype": choice.dtype, **({"scale_via": scale_via} if scale_via != "auto" else {}),
-                 **({"ffn_site": ffn_site} if ffn_site else {})}
+                 **({"ffn_site": ffn_site} if ffn_site else {}),
+                 **({"decoding": decoding} if decoding != "compact" else {})}
         with tqdm(total=len(configs), initial=len(configs) - len(todo), desc="sweep configurations",
                   unit="config") as bar:
             for config in todo:
@@ -280,10 +283,12 @@ def _write_control_masks(h_mask: NeuronMask, controls: int, folder: Path) -> Non
             h_mask.random_control(seed).save(path)
 
 
-def _load_model(model: str, batch_size: int | str, device: str, choice: DtypeChoice, ffn_site: str | None = None):
+def _load_model(model: str, batch_size: int | str, device: str, choice: DtypeChoice, ffn_site: str | None = None,
+                decoding: str = "compact"):
     from hneuron_eval.harness.lm_model import HNeuronLM
 
-    lm = HNeuronLM(pretrained=model, batch_size=batch_size, device=device, dtype=choice.dtype, ffn_site=ffn_site)
+    lm = HNeuronLM(pretrained=model, batch_size=batch_size, device=device, dtype=choice.dtype, ffn_site=ffn_site,
+                   decoding=decoding)
     lm.dtype_choice = choice  # chosen here by the policy (or given), not by the model's own arguments
     return lm
 
@@ -297,6 +302,7 @@ def _evaluate(lm, config: SweepConfig, model: str, extra: dict[str, Any], tasks:
     from lm_eval.loggers import EvaluationTracker
 
     lm.set_scaling(NeuronMask.load(config.mask) if config.mask else None, config.alpha, scale_via)
+    lm.decoding_stats.clear()  # each configuration's results record its own decoding
     model_args = model_args_string(model, config, extra)
     partial = out / f".{config.name}.partial"
     tracker = EvaluationTracker(output_path=str(partial))

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from hneuron_eval.core.generation import Sampling, generate
 from hneuron_eval.identify.jsonl import append_records, read_records
 from hneuron_eval.identify.prompt_ids import is_chat, prompt_ids
 from hneuron_eval.identify.questions import Question
@@ -74,11 +75,14 @@ class Sampler:
         self.end_ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
         if not is_chat(tokenizer):
             self.end_ids |= set(newline_token_ids(tokenizer))
+        self.cost: Counter[str] = Counter()  # decode steps and row-steps of every batch (core.generation)
 
     def generate(self, prompts: list[list[int]], seed: int) -> list[list[list[int]]]:
-        """Sampled response token ids (cut at EOS / newline), ``samples`` per prompt."""
-        from transformers import GenerationConfig
+        """Sampled response token ids (cut at EOS / newline), ``samples`` per prompt.
 
+        Each prompt's forward pass is shared by its samples, and a response leaves the batch as soon
+        as it ends (``core/generation.py``); the draws come from a generator seeded with ``seed``.
+        """
         cfg = self.config
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
@@ -87,23 +91,14 @@ class Sampler:
             ids[i, width - len(p):] = torch.tensor(p)
             mask[i, width - len(p):] = 1
         device = next(self.model.parameters()).device
-        gen = GenerationConfig(
-            **(
-                dict(do_sample=True, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)
-                if cfg.temperature > 0
-                else dict(do_sample=False)
-            ),
-            max_new_tokens=cfg.max_new_tokens,
-            num_return_sequences=cfg.samples,
-            pad_token_id=self.pad_id,
-            eos_token_id=sorted(self.end_ids),  # newline tokens end a base model's answer
-        )
-        torch.manual_seed(seed)
-        with torch.inference_mode():
-            out = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=gen)
-        new = out[:, width:].tolist()
+        sampling = Sampling(cfg.temperature, cfg.top_k, cfg.top_p) if cfg.temperature > 0 else None
+        generator = torch.Generator(device=device).manual_seed(seed)
+        result = generate(self.model, ids.to(device), mask.to(device), cfg.max_new_tokens, sorted(self.end_ids),
+                          self.pad_id, sampling=sampling, repeats=cfg.samples, generator=generator)
+        self.cost.update(result.cost())
         responses = []
-        for seq in new:
+        for seq, n in zip(result.sequences[:, width:].tolist(), result.lengths):
+            seq = seq[:n]
             cut = next((k for k, t in enumerate(seq) if t in self.end_ids), len(seq))
             responses.append(seq[:cut])
         return [responses[i * cfg.samples:(i + 1) * cfg.samples] for i in range(len(prompts))]
