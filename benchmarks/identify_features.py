@@ -56,7 +56,7 @@ def measure(method: str, model_name: str, n: int, batch_size: int) -> dict:
     if method == "hneuron":  # the pipeline path: batched hooks + streaming to the memory-mapped store
         store = FeatureStore(tmp / "f")
         store.create_or_resume({"model": model_name}, [r.id for r in rows], {}, ext.width, "float32")
-        store.fill(len(rows), batch_size, lambda a, b: ext.extract(rows[a:b]), "bench")
+        store.fill(len(rows), batch_size, lambda index: ext.extract([rows[i] for i in index]), "bench")
     elif method == "bare":  # the limit: same padded batches through the model body, no hooks, no logits
         body = model_body(model)
         with torch.inference_mode():

@@ -1,7 +1,9 @@
 """Benchmark: the sampling stage (prompting, generation, judging, JSONL append) vs plain batched ``generate``.
 
-Both use the same generation settings, seeds and stop tokens, so they generate the same tokens;
-the ratio is the stage's own overhead. Best of ``--rounds`` interleaved rounds (shared machine).
+Both use the same generation settings and stop tokens. The stage decodes with
+``core/generation.py`` (one prompt pass per question for all its samples, ended samples leave the
+batch) and draws from its own seeded generator, so its draws differ from ``generate``'s; the ratio
+is its overhead less what the decoder saves. Best of ``--rounds`` interleaved rounds (shared machine).
     python benchmarks/identify_sampling.py --model smollm2-135m-instruct --questions 32 --samples 2
 """
 

@@ -71,6 +71,19 @@ def test_continuous_batching_gives_each_row_its_batch_one_tokens(model_type):
     assert got.row_steps <= 2 * got.steps
 
 
+@pytest.mark.parametrize("model_type", ["llama", "gpt2", "gemma3_text", "opt"])
+def test_ended_rows_may_wait_to_leave_and_unused_columns_go_with_them(model_type):
+    """compact_at: ended rows stay until they are a share of the batch; their tokens never change a row's."""
+    model = make_model(model_type)
+    prompts = [p * k for p, k in zip(PROMPTS, (3, 1, 5, 1, 2))]  # very different lengths: leaving frees columns
+    enc = encoded(prompts)
+    got = generate(model, enc["input_ids"], enc["attention_mask"], 20, EARLY_ENDS, PAD, slots=4, admit_at=0.25,
+                   compact_at=0.6)
+    for prompt, row in zip(prompts, rows_of(got.sequences, enc["input_ids"].shape[1], got.lengths)):
+        assert row == reference(model, encoded([prompt]), EARLY_ENDS)[0]
+    assert got.useful_row_steps == sum(n - 1 for n in got.lengths) < got.row_steps
+
+
 def test_continuous_batching_past_a_sliding_window():
     """Gemma 3's sliding-window layers (window 5 here) keep their window when rows of other lengths join."""
     import transformers as tf

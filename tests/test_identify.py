@@ -144,11 +144,11 @@ def test_feature_store_resumes_and_refuses_foreign_run(tmp_path):
     store.create_or_resume(IDENT, [str(i) for i in range(10)], {"labels": [0] * 10}, 6, "float32")
     calls = []
 
-    def compute(a, b):
-        calls.append(a)
+    def compute(index):
+        calls.append(index)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return data[a:b], -data[a:b]
+        return data[index], -data[index]
 
     with pytest.raises(KeyboardInterrupt):
         store.fill(10, 4, compute)
@@ -156,10 +156,28 @@ def test_feature_store_resumes_and_refuses_foreign_run(tmp_path):
     with pytest.raises(RuntimeError, match="only 8 of 10"):
         store.load(IDENT)
     assert store.create_or_resume(IDENT, [str(i) for i in range(10)], {"labels": [0] * 10}, 6, "float32") == 8
-    store.fill(10, 4, lambda a, b: (data[a:b], -data[a:b]))
+    store.fill(10, 4, lambda index: (data[index], -data[index]))
     _, ans, oth = store.load(IDENT)
     np.testing.assert_array_equal(ans, data)
     np.testing.assert_array_equal(oth, -data)
+    # an order given at creation: rows are computed in it, written in place, and a resume keeps to it
+    order = [9, 2, 7, 0, 5, 1, 8, 3, 6, 4]
+    ordered, seen = FeatureStore(tmp_path / "o"), []
+    ordered.create_or_resume(IDENT, [str(i) for i in range(10)], {}, 6, "float32", order)
+
+    def dying(index):
+        seen.append(list(index))
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return data[index], -data[index]
+
+    with pytest.raises(KeyboardInterrupt):
+        ordered.fill(10, 4, dying)
+    ordered.fill(10, 4, dying)
+    assert seen == [order[:4], order[4:8], order[4:8], order[8:]]
+    np.testing.assert_array_equal(ordered.load(IDENT)[1], data)
+    with pytest.raises(ValueError, match="permutation"):
+        FeatureStore(tmp_path / "bad").create_or_resume(IDENT, ["a", "b"], {}, 6, "float32", [0, 0])
     with pytest.raises(ArtifactMismatchError, match=r"made for model 'm'.*this run uses model 'other'"):
         store.load({**IDENT, "model": "other"})
     with pytest.raises(ArtifactMismatchError, match="run_id"):
@@ -170,7 +188,7 @@ def test_feature_store_float16_and_changed_request_refused(tmp_path):
     store = FeatureStore(tmp_path / "f")
     x = np.random.default_rng(0).random((5, 7)).astype(np.float32)
     store.create_or_resume(IDENT, list("abcde"), {}, 7, "float16")
-    store.fill(5, 2, lambda a, b: (x[a:b], 2 * x[a:b]))
+    store.fill(5, 2, lambda index: (x[index], 2 * x[index]))
     _, ans, oth = store.load(IDENT)
     assert ans.dtype == np.float16
     np.testing.assert_allclose(ans, x, rtol=1e-3)

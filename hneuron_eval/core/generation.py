@@ -2,10 +2,12 @@
 
 HF's ``generate`` keeps every row of a batch in each forward pass until the last row stops, so a
 batch of short answers pays for its longest one. ``generate`` here runs the same decoding (greedy,
-or temperature / top-k / top-p sampling) with the model's own KV cache, and after each step removes
-the rows that produced an end token or whose text reached a stop sequence from the batch, its
-attention mask and its cache. Each remaining row sees the same inputs, positions and mask as under
-``generate``; only the batch it shares a forward pass with shrinks.
+or temperature / top-k / top-p sampling) with the model's own KV cache, and removes the rows that
+produced an end token or whose text reached a stop sequence from the batch, its attention mask and
+its cache (once they are a set share of it: each removal copies the cache). With ``slots`` below
+the number of prompts, waiting prompts take the freed places: their prompt pass runs on its own and
+its cache joins the running one, left-padded to the same past (continuous batching). Each row sees
+the inputs, positions and mask it would see alone; only the rows it shares a forward pass with change.
 
 Forward hooks that need to know which rows a call holds (the detector) read ``active_rows()``.
 """
@@ -145,14 +147,24 @@ def _join(cache: Any, other: Any, length: int) -> None:
 
 
 class _Batch:
-    """The rows decoding together: their cache, 2D attention mask, next positions and original row numbers."""
+    """The rows decoding together: their cache, 2D attention mask, next positions, original row numbers, liveness."""
 
     def __init__(self, cache: Any, rows: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor):
         self.cache, self.rows, self.mask, self.positions = cache, rows, mask, positions
+        self.alive = torch.ones(len(rows), dtype=torch.bool, device=rows.device)
 
     def keep(self, index: torch.Tensor) -> None:
         self.cache.batch_select_indices(index)
         self.rows, self.mask, self.positions = self.rows[index], self.mask[index], self.positions[index]
+        self.alive = self.alive[index]
+        lead = int(self.mask.any(dim=0).long().argmax())  # columns no remaining row attends to
+        if lead and all(type(layer).__name__ == "DynamicLayer" for layer in getattr(self.cache, "layers", [None])):
+            for layer in self.cache.layers:
+                layer.keys, layer.values = layer.keys[..., lead:, :], layer.values[..., lead:, :]
+            self.mask = self.mask[:, lead:]
+
+    def drop_ended(self) -> None:
+        self.keep(self.alive.nonzero().squeeze(1))
 
     def join(self, other: _Batch) -> None:
         length = max(self.mask.shape[1], other.mask.shape[1])
@@ -160,13 +172,14 @@ class _Batch:
         self.rows = torch.cat([self.rows, other.rows])
         self.mask = torch.cat([_left_pad(self.mask, length, 1), _left_pad(other.mask, length, 1)])
         self.positions = torch.cat([self.positions, other.positions])
+        self.alive = torch.cat([self.alive, other.alive])
 
 
 @torch.inference_mode()
 def generate(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, max_new_tokens: int,
              end_ids: Sequence[int], pad_id: int, stop: Callable[[list[list[int]]], list[bool]] | None = None,
              sampling: Sampling | None = None, repeats: int = 1, generator: torch.Generator | None = None,
-             slots: int | None = None, admit_at: float = 0.25,
+             slots: int | None = None, admit_at: float = 0.25, compact_at: float = 0.125,
              progress: Callable[[int], None] | None = None) -> Generation:
     """Decode up to ``max_new_tokens`` per row (``repeats`` rows per prompt), dropping each row once it has ended.
 
@@ -174,7 +187,10 @@ def generate(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Te
     says so. ``sampling`` None is greedy. Rows of a prompt share its prompt forward pass.
     ``slots`` (default: every row) caps the rows decoding at once: prompts wait in order and join
     the running batch, prompt pass first, whenever at least ``admit_at`` of the slots are free
-    (continuous batching). ``progress`` is told how many rows ended after each step.
+    (continuous batching). Ended rows leave the batch once they are at least ``compact_at`` of it
+    (0: at once; each removal copies the cache, each ended row kept costs its share of a step);
+    leaving, they take with them the cache columns no remaining row attends to. ``progress`` is
+    told how many rows ended after each step.
     """
     device = input_ids.device
     n_prompts, width = input_ids.shape
@@ -216,7 +232,7 @@ def generate(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Te
             logits = logits.repeat_interleave(repeats, dim=0)
             batch.mask = mask.repeat_interleave(repeats, dim=0)
             batch.positions = positions.repeat_interleave(repeats, dim=0)[:, -1:]
-            batch.rows = rows
+            batch.rows, batch.alive = rows, batch.alive.repeat_interleave(repeats)
         else:
             batch.positions = positions[:, -1:]
         return batch, logits
@@ -225,7 +241,7 @@ def generate(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Te
     logits = torch.empty(0, device=device)
     waiting = 0  # the next prompt to admit
     while max_new_tokens > 0:
-        free = slots - (0 if running is None else len(running.rows))
+        free = slots - (0 if running is None else int(running.alive.sum()))
         if waiting < n_prompts and free >= repeats and (
                 running is None or (free >= admit_at * slots and _mergeable(running.cache))):
             count = min(free // repeats, n_prompts - waiting)
@@ -234,6 +250,8 @@ def generate(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Te
             if running is None:
                 running, logits = joined, first
             else:
+                logits = logits[running.alive]
+                running.drop_ended()  # the cache is copied to join anyway
                 running.join(joined)
                 logits = torch.cat([logits, first])
         if running is None:
@@ -243,28 +261,32 @@ def generate(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Te
         else:
             probs = torch.softmax(sampling.warp(logits), dim=-1)
             token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-        rows = running.rows.tolist()
-        out[running.rows, torch.tensor([lengths[r] for r in rows], device=device)] = token
+        live = running.alive.nonzero().squeeze(1)
+        rows = running.rows[live].tolist()
+        out[running.rows[live], torch.tensor([lengths[r] for r in rows], device=device)] = token[live]
         for r in rows:
             lengths[r] += 1
-        done = torch.isin(token, ends) | torch.tensor([lengths[r] >= max_new_tokens for r in rows], device=device)
+        done = torch.isin(token[live], ends) | torch.tensor([lengths[r] >= max_new_tokens for r in rows],
+                                                            device=device)
         if stop is not None and not bool(done.all()):
-            live = (~done).nonzero().squeeze(1)
-            flags = stop([out[r, :lengths[r]].tolist() for r in running.rows[live].tolist()])
-            done[live[torch.tensor(flags, dtype=torch.bool, device=device)]] = True
+            going = (~done).nonzero().squeeze(1)
+            flags = stop([out[r, :lengths[r]].tolist() for r in running.rows[live[going]].tolist()])
+            done[going[torch.tensor(flags, dtype=torch.bool, device=device)]] = True
         if progress is not None and bool(done.any()):
             progress(int(done.sum()))
-        keep = (~done).nonzero().squeeze(1)
-        if len(keep) == 0:
+        running.alive[live[done]] = False
+        alive = int(running.alive.sum())
+        if alive == 0:
             running = None
             continue
-        if len(keep) < len(rows):  # ended rows leave the batch and the cache
-            running.keep(keep)
-            token = token[keep]
+        ended = len(running.rows) - alive
+        if ended and ended >= compact_at * len(running.rows):  # ended rows leave the batch and the cache
+            token = token[running.alive]
+            running.drop_ended()
         logits = _decode(forward, running, token)
         gen.steps += 1
-        gen.row_steps += len(keep)
-        gen.useful_row_steps += len(keep)
+        gen.row_steps += len(running.rows)
+        gen.useful_row_steps += alive
     gen.sequences = torch.cat([input_ids.repeat_interleave(repeats, dim=0), out[:, :max(lengths, default=0)]], dim=1)
     return gen
 

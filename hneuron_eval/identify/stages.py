@@ -94,8 +94,11 @@ def extract(run: IdentifyRun, name: str, records: list[dict[str, Any]], split: d
         "answer_lengths": [r.span[1] - r.span[0] for r in rows],
         "command": run.command,
     }
-    store.create_or_resume(run.identity(), ids, extra, ext.width, c.feature_dtype)
-    store.fill(len(rows), batch_size or c.feature_batch_size, lambda a, b: ext.extract(rows[a:b]), f"features {name}")
+    # longest first, as lm-eval orders prompts: a batch's rows have similar lengths, so little padding
+    order = sorted(range(len(rows)), key=lambda i: -len(rows[i].ids))
+    store.create_or_resume(run.identity(), ids, extra, ext.width, c.feature_dtype, order)
+    store.fill(len(rows), batch_size or c.feature_batch_size, lambda index: ext.extract([rows[i] for i in index]),
+               f"features {name}")
     return store
 
 

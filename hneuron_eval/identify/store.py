@@ -43,9 +43,16 @@ class FeatureStore:
         return json.loads(path.read_text())["completed"] if path.exists() else 0
 
     def create_or_resume(
-        self, identity: dict[str, Any], ids: list[str], extra: dict[str, Any], width: int, dtype: str
+        self, identity: dict[str, Any], ids: list[str], extra: dict[str, Any], width: int, dtype: str,
+        order: list[int] | None = None,
     ) -> int:
-        """Create empty matrices, or check an existing store is the same job; returns rows already done."""
+        """Create empty matrices, or check an existing store is the same job; returns rows already done.
+
+        ``order`` (a permutation of the rows) is the order ``fill`` computes them in, kept in the
+        header so that a resumed fill goes on in the order it began with (default: row order).
+        """
+        if order is not None and sorted(order) != list(range(len(ids))):
+            raise ValueError(f"order must be a permutation of the {len(ids)} rows")
         if dtype not in DTYPES:
             raise ValueError(f"feature dtype must be one of {DTYPES}, got {dtype!r}")
         if self.meta_path.exists():
@@ -64,7 +71,8 @@ class FeatureStore:
         write_json_atomic(self.dir / "progress.json", {"completed": 0})
         write_json_atomic(
             self.meta_path,
-            {"format": FORMAT, "identity": identity, "ids": ids, "dtype": dtype, "width": width, **extra},
+            {"format": FORMAT, "identity": identity, "ids": ids, "dtype": dtype, "width": width, **extra,
+             **({"order": order} if order is not None else {})},
         )
         return 0
 
@@ -72,15 +80,17 @@ class FeatureStore:
         self,
         n_rows: int,
         batch_size: int,
-        compute: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
+        compute: Callable[[list[int]], tuple[np.ndarray, np.ndarray]],
         desc: str = "features",
     ) -> None:
-        """Compute rows [done, n_rows) in batches; each batch is written and fsynced before the counter moves.
+        """Compute the rows not yet done, in batches in the store's order; each fsynced before the counter moves.
 
-        Rows go in with plain positioned writes, not through a writable memory map, so the
-        process's memory stays flat however many rows the file holds.
+        ``compute`` gets the row numbers of one batch and returns their (answer, other) rows. Rows
+        go in with plain positioned writes, not through a writable memory map, so the process's
+        memory stays flat however many rows the file holds.
         """
         done = self.completed()
+        order = self.meta().get("order") or list(range(n_rows))
         files = {name: self.dir / f"{name}.npy" for name in ("answer", "other")}
         layout = {}
         for name, path in files.items():
@@ -91,10 +101,13 @@ class FeatureStore:
                 tqdm(total=n_rows, initial=done, desc=desc, unit="row") as bar:
             for start in range(done, n_rows, batch_size):
                 stop = min(start + batch_size, n_rows)
-                for f, name, rows in zip((fa, fo), ("answer", "other"), compute(start, stop)):
+                index = order[start:stop]
+                for f, name, rows in zip((fa, fo), ("answer", "other"), compute(index)):
                     offset, dtype, row_bytes = layout[name]
-                    f.seek(offset + start * row_bytes)
-                    f.write(np.ascontiguousarray(rows, dtype=dtype).tobytes())
+                    rows = np.ascontiguousarray(rows, dtype=dtype)
+                    for position, row in zip(index, rows):
+                        f.seek(offset + position * row_bytes)
+                        f.write(row.tobytes())
                     f.flush()
                     os.fsync(f.fileno())
                 write_json_atomic(self.dir / "progress.json", {"completed": stop})
