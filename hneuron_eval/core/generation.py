@@ -85,7 +85,7 @@ def unsupported(model: nn.Module, overrides: dict[str, Any] | None = None) -> li
                if settings.get(key) not in (None, default, [], {})]
     if getattr(model.config, "is_encoder_decoder", False):
         reasons.append("encoder-decoder model")
-    dynamic = getattr(type(model), "_supports_default_dynamic_cache", None)
+    dynamic = getattr(model, "_supports_default_dynamic_cache", None)  # a classmethod or a method, by version
     if (callable(dynamic) and not dynamic()) or not _forward_accepts(model, "use_cache"):
         reasons.append("no default KV cache")
     return reasons
