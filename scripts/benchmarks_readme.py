@@ -106,7 +106,8 @@ def _dtype_speed() -> list[str]:
     """The old settings against the new defaults on the same work (``benchmarks/dtype_speed.py``), newest first."""
     lines = []
     for name, title in (("dtype_speed.json", "float32 with static batches against the defaults"),
-                        ("dtype_speed_amx_2026-12-01.json", "float32 against bfloat16, on a CPU with AMX")):
+                        ("dtype_speed_amx_2026-12-01.json",
+                         "float32 against bfloat16, on a CPU with AMX (written as dtype_speed.json, renamed)")):
         path = RESULTS / name
         if path.is_file():
             lines += _dtype_speed_table(json.loads(path.read_text()), name, title)
