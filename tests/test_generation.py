@@ -264,3 +264,21 @@ def test_smollm2_compact_decoding_gives_generates_tokens(smollm2, dtype):
     got = generate(model, enc["input_ids"], enc["attention_mask"], 24, ends, tok.pad_token_id)
     assert rows_of(got.sequences, width, got.lengths) == want
     assert got.row_steps < len(questions) * got.steps  # rows did leave the batch
+
+
+def test_one_decoder_call_per_group_with_batch_size_rows_at_once(tiny_llama_dir, monkeypatch):
+    """Continuous batching: HFLM's static batches are replaced by one call that keeps batch_size rows decoding."""
+    from hneuron_eval.harness import lm_model
+
+    calls = []
+    real = lm_model.generate
+
+    def spy(model, input_ids, *args, **kwargs):
+        calls.append((input_ids.shape[0], kwargs["slots"]))
+        return real(model, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(lm_model, "generate", spy)
+    model = lm(tiny_llama_dir)
+    texts = model.generate_until(requests())
+    assert calls == [(7, 4)] and model.batch_size_per_gpu == 4  # restored after the call
+    assert texts == lm(tiny_llama_dir, decoding="hf").generate_until(requests())

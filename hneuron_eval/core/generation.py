@@ -126,9 +126,7 @@ def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
 
 def _mergeable(cache: Any) -> bool:
     """Whether two caches of this kind can be joined along the batch (full and sliding-window attention layers)."""
-    from transformers.cache_utils import DynamicLayer
-
-    return all(type(layer).__name__ in ("DynamicLayer", "DynamicSlidingWindowLayer") and isinstance(layer, DynamicLayer)
+    return all(type(layer).__name__ in ("DynamicLayer", "DynamicSlidingWindowLayer")
                for layer in getattr(cache, "layers", [None]))
 
 

@@ -151,11 +151,10 @@ class HNeuronLM(HFLM):
 
     def _generate(self, context, max_length: int, stop: list[str], **kwargs: Any):
         """(context + generated ids, generated length per row): the compact decoder where it applies, else HF's."""
-        settings = {k: v for k, v in kwargs.items() if k != "attention_mask"}
-        if self._slots is not None and (self.decoding == "hf" or _not_compact(self.model, _greedy(settings))):
-            raise RuntimeError("hneuron-hf: continuous batching reached settings it cannot decode")
-        settings = _greedy(settings)
+        settings = _greedy({k: v for k, v in kwargs.items() if k != "attention_mask"})
         why = ["decoding=hf"] if self.decoding == "hf" else _not_compact(self.model, settings)
+        if why and self._slots is not None:  # _continuous checked these settings: a whole group must not go to HF
+            raise RuntimeError(f"hneuron-hf: continuous batching reached settings it cannot decode ({why})")
         width = context.shape[1]
         config = self.model.generation_config
         eos = config.eos_token_id if config.eos_token_id is not None else []
