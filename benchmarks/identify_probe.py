@@ -1,4 +1,4 @@
-"""Benchmark: fitting the probe over the whole C grid on a run's train features (seconds).
+"""Benchmark: the cross-validated sparsity path over the whole C grid on a run's train features (seconds).
 
     python benchmarks/identify_probe.py --run runs/gemma-3-270m [--c-grid 0.01 0.1 1 10]
 """
@@ -14,7 +14,7 @@ from _report import emit  # benchmarks/ is on sys.path when a script runs
 def main() -> None:
     import sklearn
 
-    from hneuron_eval.identify.fitting import select_c
+    from hneuron_eval.identify.fitting import sparsity_path
     from hneuron_eval.identify.run import IdentifyRun
     from hneuron_eval.identify.stages import load_features
 
@@ -25,12 +25,12 @@ def main() -> None:
     args = ap.parse_args()
     run = IdentifyRun(args.run)
     grid = args.c_grid or run.config.c_grid
-    _, ans, oth, y = load_features(run, "train")
+    meta, ans, oth, y = load_features(run, "train")
     t0 = time.perf_counter()
-    results = select_c(ans, oth, y, grid, run.config.contrast, run.config.val_fraction, run.config.seed)
+    results = sparsity_path(ans, oth, y, meta["ids"], grid, run.config.contrast, run.config.cv_folds, run.config.seed)
     seconds = time.perf_counter() - t0
     out = {"model": run.info["model"], "run_id": run.info["run_id"], "rows": int(len(y)), "features": int(ans.shape[1]),
-           "contrast": run.config.contrast, "grid": grid, "seconds_whole_grid": seconds,
+           "contrast": run.config.contrast, "folds": run.config.cv_folds, "grid": grid, "seconds_whole_grid": seconds,
            "n_h_neurons_per_C": {str(r["C"]): r["n_h_neurons"] for r in results}, "sklearn": sklearn.__version__}
     emit(out, args.out)
 

@@ -225,11 +225,15 @@ def test_detector_scores_are_the_same_under_both_decodings(tiny_llama_dir, tmp_p
     got = {}
     for decoding in ("compact", "hf"):
         texts = lm(tiny_llama_dir, detector=probe, decoding=decoding).generate_until(requests())
-        got[decoding] = (list(texts), [monitor.score_of([t])[1] for t in texts])
+        got[decoding] = (list(texts), [monitor.score_of([t]).score for t in texts],
+                         [monitor.score_of([t]).baselines for t in texts])
     assert got["compact"][0] == got["hf"][0]
     assert sum(s is not None for s in got["compact"][1]) >= 3
     for a, b in zip(got["compact"][1], got["hf"][1]):
         assert (a is None and b is None) or a == pytest.approx(b, abs=1e-6)
+    assert sum(bool(b) for b in got["compact"][2]) >= 3  # the output-only baselines too
+    for a, b in zip(got["compact"][2], got["hf"][2]):
+        assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6) for k in a)
 
 
 def test_sampling_requests_take_the_hf_path_and_say_so(tiny_llama_dir):

@@ -12,6 +12,7 @@ from identify_fixtures import tiny_llama, tiny_tokenizer
 from hneuron_eval.cli import main
 from hneuron_eval.core.masks import NeuronMask
 from hneuron_eval.identify import questions as D
+from hneuron_eval.identify.fitting import pick_c
 
 COMMON = ["paris", "london", "mars", "venus", "red"]
 
@@ -105,6 +106,10 @@ def test_identify_end_to_end(tiny_run, capsys):
     assert "h_neurons" in sets["triviaqa"] and "h_neurons" in sets["nonexist"] and len(sets["triviaqa"]["random"]) == 2
     selection = json.loads((out / "probe" / "selection.json").read_text())
     assert all(0 <= g["suppressed_task_accuracy"] <= 1 for g in selection["c_grid"])
+    assert selection["c_rule"] == "1se" and selection["cv_folds"] == 5
+    assert selection["chosen_C"] == pick_c(selection["c_grid"], "1se")  # the rule stated, applied to the path
+    assert all(len(g["fold_auroc"]) == 5 for g in selection["c_grid"])
+    assert (out / "probe" / "sparsity_path.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # every artifact names the command that wrote it
     probe_header = json.loads((out / "probe" / "probe.json").read_text())
     evaluation = json.loads((out / "evaluation.json").read_text())
@@ -122,16 +127,27 @@ def test_identify_end_to_end(tiny_run, capsys):
     from hneuron_eval.core.probe import HNeuronProbe
     from hneuron_eval.harness.lm_model import HNeuronLM
 
-    assert sorted(p.name for p in (out / "detectors").iterdir()) == ["h-neurons", "random-seed0", "random-seed1"]
+    assert sorted(p.name for p in (out / "detectors").iterdir()) == [
+        "all-neurons", "h-neurons", "random-seed0", "random-seed1", "residual"]
     h_detector, _ = HNeuronProbe.load(out / "detectors" / "h-neurons" / "probe")
     test_x = np.load(out / "features" / "test" / "answer.npy")
     test_y = json.loads((out / "features" / "test" / "meta.json").read_text())["labels"]
     auroc = roc_auc_score(test_y, h_detector.predict_proba(test_x)[:, 1])
     assert auroc == pytest.approx(tqa["h_neurons"]["auroc"])
+    # the residual-stream baseline: the layer its CV chose, scored on the test split's layer outputs as evaluated
+    residual, header = HNeuronProbe.load(out / "detectors" / "residual" / "probe")
+    layers = report["evaluation"]["residual"]["layers"]
+    assert header["layer"] == max(layers, key=lambda r: (r["cv_auroc"], -r["layer"]))["layer"] == \
+        report["evaluation"]["residual"]["layer"] and len(layers) == 2
+    res_x = np.load(out / "features" / "test" / "residual" / "answer.npy")
+    assert res_x.shape == (len(test_y), 2 * 32)  # 2 layers x d_model 32
+    assert roc_auc_score(test_y, residual.decision_function(res_x)) == pytest.approx(tqa["residual"]["auroc"])
+    assert "residual" in sets["nonexist"]
     watched = HNeuronLM(pretrained=str(tiny_run / "model"), device="cpu", dtype="float32",
                         detector=str(out / "detectors" / "h-neurons"),
-                        detector_controls=str(out / "detectors" / "random-seed*"))
+                        detector_controls=str(out / "detectors" / "[ar][le]*"))  # all-neurons, residual
     assert len(watched.controls) == 2 and watched.detector.layers
+    assert [c.residual for c in watched.controls] == [False, True]  # all-neurons, residual
     # re-running resumes: nothing is sampled or extracted again, the same report comes out
     mtime = (out / "samples" / "train.jsonl").stat().st_mtime_ns
     assert main(args) == 0
@@ -170,6 +186,13 @@ def test_later_stage_settings_change_only_until_the_stage_starts(tiny_run, capsy
     assert main(["probe", "--out", str(out), "--c-grid", "10", "--contrast", "1-vs-1"]) == 0
     selection = json.loads((out / "probe" / "selection.json").read_text())
     assert selection["contrast"] == "1-vs-1" and [g["C"] for g in selection["c_grid"]] == [10.0]
+    assert main(["probe", "--out", str(out), "--c-grid", "1", "10", "--cv-folds", "3", "--c-rule", "best"]) == 0
+    selection = json.loads((out / "probe" / "selection.json").read_text())
+    assert selection["cv_folds"] == 3 and selection["c_rule"] == "best"
+    assert len(selection["c_grid"][0]["fold_auroc"]) == 3
+    capsys.readouterr()
+    assert main(["probe", "--out", str(out), "--c-rule", "suppression"]) == 1
+    assert "needs --suppress-questions" in capsys.readouterr().err
     assert json.loads((out / "run.json").read_text())["config"]["contrast"] == "3-vs-1"  # probe options: this fit only
 
 

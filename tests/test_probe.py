@@ -11,7 +11,7 @@ import pytest
 from hneuron_eval.core.fileio import ArtifactMismatchError
 from hneuron_eval.core.probe import HNeuronProbe, penalty_kwargs
 from hneuron_eval.identify.evaluate import bootstrap_metrics, subset_probe
-from hneuron_eval.identify.fitting import best_c, select_c, training_rows
+from hneuron_eval.identify.fitting import pick_c, sparsity_path, training_rows
 
 IDENT = {"model": "tiny", "num_layers": 2, "d_ff": 50, "run_id": "abc"}
 
@@ -109,13 +109,47 @@ def test_wrong_width_refused():
         probe.predict(ans[:, :50])
 
 
-def test_c_grid_reports_neurons_per_c_and_more_with_larger_c():
+def test_sparsity_path_reports_neurons_and_cv_scores_per_c():
     ans, oth, y = planted()
-    grid = select_c(ans, oth, y, [0.01, 0.3, 10.0], "3-vs-1")
-    counts = [g["n_nonzero"] for g in grid]
+    groups = [f"q{i}" for i in range(len(y))]
+    path = sparsity_path(ans, oth, y, groups, [0.01, 0.3, 10.0], "3-vs-1", folds=5)
+    counts = [g["n_nonzero"] for g in path]
     assert counts == sorted(counts) and counts[0] < counts[-1]
-    assert all(g["n_val"] == 50 for g in grid)
-    assert best_c(grid) in (0.3, 10.0)
+    for g in path:
+        assert len(g["fold_auroc"]) == 5 and g["cv_auroc"] == pytest.approx(np.mean(g["fold_auroc"]))
+        assert g["cv_auroc_se"] == pytest.approx(np.std(g["fold_auroc"], ddof=1) / np.sqrt(5))
+    assert path[0]["n_h_neurons"] == 0 and path[-1]["cv_auroc"] > 0.8  # the planted neurons are found
+    assert pick_c(path, "best") in (0.3, 10.0)
+
+
+def test_folds_keep_a_questions_responses_together():
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    ans, oth, y = planted()
+    groups = np.repeat([f"q{i}" for i in range(len(y) // 2)], 2)  # two responses per question
+    for fit_idx, val_idx in StratifiedGroupKFold(5, shuffle=True, random_state=0).split(ans, y, groups):
+        assert not set(groups[fit_idx]) & set(groups[val_idx])
+    path = sparsity_path(ans, oth, y, groups, [1.0], "3-vs-1", folds=5)
+    assert path[0]["folds"] == 5
+    with pytest.raises(ValueError, match="folds=500 with 100 responses in the smaller class"):
+        sparsity_path(ans, oth, y, groups, [1.0], "3-vs-1", folds=500)
+
+
+def test_one_se_rule_takes_the_sparsest_c_within_one_standard_error():
+    def row(C, auc, se, kept):
+        return {"C": C, "cv_auroc": auc, "cv_auroc_se": se, "cv_accuracy": auc, "n_h_neurons": kept}
+
+    path = [row(0.1, 0.95, 0.01, 0), row(1, 0.80, 0.02, 3), row(3, 0.875, 0.02, 11), row(10, 0.88, 0.02, 40),
+            row(300, 0.89, 0.02, 536)]
+    assert pick_c(path, "1se") == 3  # 0.875 >= 0.89 - 0.02; C=0.1 keeps no H-neuron, so it is not eligible
+    assert pick_c(path, "best") == 300
+    with pytest.raises(ValueError, match="needs the task accuracy"):
+        pick_c(path, "suppression")
+    for r, acc in zip(path, (0.1, 0.2, 0.9, 0.5, 0.1)):
+        r["suppressed_task_accuracy"] = acc
+    assert pick_c(path, "suppression") == 3
+    with pytest.raises(ValueError, match="C rule must be one of"):
+        pick_c(path, "lasso")
 
 
 def test_bootstrap_ci_contains_point_estimate():

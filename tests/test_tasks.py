@@ -285,3 +285,8 @@ def test_qa_task_reports_detector_metrics_only_when_watched(loaded):
     watched = task.process_results(doc, [monitor.ScoredText(right, 0.2)])
     assert watched["detector_auroc"] == [0.2, 0.0] and watched["detector_coverage"] == 1.0
     assert "detector_auroc" in task.aggregation() and task.higher_is_better()["detector_auroc"] is True
+    assert not any(k.startswith("baseline_") for k in watched)  # no baselines asked for
+    stats = {"mean_logprob": -0.5, "min_logprob": -2.0, "mean_entropy": 1.5, "perplexity": 1.6487, "answer_tokens": 3}
+    with_baselines = task.process_results(doc, [monitor.ScoredText(right, 0.2, (), stats)])
+    assert with_baselines["baseline_mean_logprob_auroc"] == [0.2, 0.0, -0.5, -2.0, 1.5, 1.6487, 3.0]
+    assert {f"detector_minus_{b}_auroc_ci_low" for b in monitor.BASELINES} <= set(task.aggregation())

@@ -10,7 +10,7 @@ from typing import Any
 from hneuron_eval.cli.common import HelpFormatter, renamed
 from hneuron_eval.core.provenance import command_line
 from hneuron_eval.harness.precision import DTYPES
-from hneuron_eval.identify.fitting import CONTRASTS
+from hneuron_eval.identify.fitting import C_RULES, CONTRASTS
 from hneuron_eval.identify.run import DEFAULT_C_GRID, RunConfig
 
 #: Generated tokens per second of SmolLM2-135M on 2 CPU cores (results/identify/benchmarks/, batch 16).
@@ -66,9 +66,13 @@ def _probe_options(p: argparse.ArgumentParser, keep: bool) -> None:
     renamed(p, "--mode", "--contrast")
     g.add_argument("--c-grid", type=float, nargs="+", default=None if keep else list(DEFAULT_C_GRID),
                    help="inverse L1 strengths to choose from")
+    g.add_argument("--cv-folds", type=int, default=None if keep else RunConfig.cv_folds,
+                   help="folds of the cross-validated sparsity path (stratified, grouped by question)")
+    g.add_argument("--c-rule", choices=sorted(C_RULES), default=None if keep else RunConfig.c_rule,
+                   help="how C is picked from the path: " + "; ".join(f"{k}: {v}" for k, v in C_RULES.items()))
     g.add_argument("--suppress-questions", type=int, default=None if keep else RunConfig.suppress_questions,
-                   help="also choose C by greedy TriviaQA accuracy on this many train-file questions with the "
-                        "candidate H-neurons ablated (the paper's criterion; one generation pass per C)")
+                   help="measure greedy TriviaQA accuracy on this many train-file questions with each C's "
+                        "H-neurons ablated (one generation pass per C); --c-rule suppression picks by it")
 
 
 def _evaluate_options(p: argparse.ArgumentParser, keep: bool) -> None:
@@ -153,7 +157,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     from hneuron_eval.identify import stages
 
-    out = stages.probe(_open(args), args.c_grid, args.contrast, args.suppress_questions)
+    out = stages.probe(_open(args), args.c_grid, args.contrast, args.suppress_questions, args.cv_folds, args.c_rule)
     print(f"C={out['chosen_C']:g}: {out['n_h_neurons']} H-neurons")
     return 0
 

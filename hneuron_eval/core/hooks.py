@@ -12,18 +12,26 @@ from torch import nn
 ForwardHook = Callable[[nn.Module, tuple, Any], Any]
 #: (module, args) -> None or replacement args
 PreHook = Callable[[nn.Module, tuple], Any]
+#: (module, args, kwargs, output) -> None or a replacement output
+KwargsHook = Callable[[nn.Module, tuple, dict, Any], Any]
 
 
 @contextlib.contextmanager
 def forward_hooks(post: Iterable[tuple[nn.Module, ForwardHook]] = (),
-                  pre: Iterable[tuple[nn.Module, PreHook]] = ()) -> Iterator[None]:
-    """Register ``post`` forward hooks and ``pre`` forward pre-hooks; remove every one on exit, also on error."""
+                  pre: Iterable[tuple[nn.Module, PreHook]] = (),
+                  post_kwargs: Iterable[tuple[nn.Module, KwargsHook]] = ()) -> Iterator[None]:
+    """Register ``post`` forward hooks, ``pre`` pre-hooks and ``post_kwargs`` hooks that also see keyword inputs.
+
+    Every one is removed on exit, also on error.
+    """
     handles = []
     try:
         for module, hook in pre:
             handles.append(module.register_forward_pre_hook(hook))
         for module, hook in post:
             handles.append(module.register_forward_hook(hook))
+        for module, hook in post_kwargs:
+            handles.append(module.register_forward_hook(hook, with_kwargs=True))
         yield
     finally:
         for handle in reversed(handles):

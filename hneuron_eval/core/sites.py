@@ -8,7 +8,7 @@ entries: every layer must have the module, and it must map d_ff to the model's h
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -123,6 +123,8 @@ class FFNLayout:
     down_projs: list[nn.Module]
     d_ff: int
     transposed: bool
+    layers: list[nn.Module] = field(default_factory=list)  # the decoder layers: their outputs are the residual stream
+    d_model: int = 0  # the hidden size the down projections map to
 
     @property
     def num_layers(self) -> int:
@@ -221,6 +223,8 @@ def resolve_ffn(model: nn.Module) -> FFNLayout:
         down_projs=down,
         d_ff=widths.pop(),
         transposed=site.transposed,
+        layers=list(layers),
+        d_model=out,
     )
 
 

@@ -19,6 +19,7 @@ Scores travel with their answers: ``generate_until`` returns each answer as a ``
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 from collections.abc import Iterator
@@ -35,10 +36,12 @@ from hneuron_eval.core.cett import cett, column_norms
 from hneuron_eval.core.generation import active_rows
 from hneuron_eval.core.hooks import forward_hooks
 from hneuron_eval.core.probe import INPUT_DEFINITION, HNeuronProbe
+from hneuron_eval.core.residual import RESIDUAL_DEFINITION, layer_output
 from hneuron_eval.core.sites import FFNLayout, base_layer, resolve_ffn
 from hneuron_eval.core.stats import auroc as _auc
 from hneuron_eval.core.stats import auroc_ci, auroc_difference_ci, wilson_ci
 from hneuron_eval.errors import HNeuronError
+from hneuron_eval.harness.baselines import BASELINES, STATISTICS
 
 
 class DetectorError(HNeuronError, ValueError):
@@ -46,24 +49,39 @@ class DetectorError(HNeuronError, ValueError):
 
 
 class ScoredText(str):
-    """A generated answer that carries the detector's score (None: not scored) and its controls' scores."""
+    """A generated answer that carries the detector's score (None: not scored), its controls' and its baselines.
+
+    ``baselines`` holds the output-only statistics of ``harness/baselines.py`` (None: not asked
+    for; empty: no answer tokens to read them from).
+    """
 
     score: float | None
     controls: tuple[float | None, ...]
+    baselines: dict[str, float] | None
 
-    def __new__(cls, text: str, score: float | None, controls: tuple[float | None, ...] = ()) -> ScoredText:
+    def __new__(cls, text: str, score: float | None, controls: tuple[float | None, ...] = (),
+                baselines: dict[str, float] | None = None) -> ScoredText:
         self = super().__new__(cls, text)
-        self.score, self.controls = score, tuple(controls)
+        self.score, self.controls, self.baselines = score, tuple(controls), baselines
         return self
 
     def __reduce__(self):  # copies and multi-process gathers keep the scores
-        return ScoredText, (str(self), self.score, self.controls)
+        return ScoredText, (str(self), self.score, self.controls, self.baselines)
 
 
-def score_of(results: list) -> tuple[bool, float | None, tuple[float | None, ...]]:
-    """(watched, score, control scores) of a document's answer; watched is False when no detector ran."""
+@dataclass(frozen=True)
+class Watched:
+    """What the detector run attached to one answer: its score, its controls' scores and its baselines."""
+
+    score: float | None
+    controls: tuple[float | None, ...] = ()
+    baselines: dict[str, float] | None = None
+
+
+def score_of(results: list) -> Watched | None:
+    """What the detector attached to a document's answer; None when no detector watched the generation."""
     answer = results[0] if results else None
-    return (True, answer.score, answer.controls) if isinstance(answer, ScoredText) else (False, None, ())
+    return Watched(answer.score, answer.controls, answer.baselines) if isinstance(answer, ScoredText) else None
 
 
 def probe_paths(path: str | Path) -> tuple[Path, Path]:
@@ -93,17 +111,38 @@ class _Recording:
         return out
 
 
+def answer_spans(output: torch.Tensor, context_width: int, end_ids: set[int], finder: SpanFinder,
+                 lengths: list[int] | None = None) -> list[tuple[list[int], int, int]]:
+    """Per row: its generated ids (cut at ``lengths``) and the answer span [start, end) the detector scores.
+
+    The span is identification's first-line rule on the ids before the first end-of-sequence token.
+    """
+    out = []
+    for row, seq in enumerate(output[:, context_width:].tolist()):
+        seq = seq if lengths is None else seq[:lengths[row]]
+        cut = next((k for k, t in enumerate(seq) if t in end_ids), len(seq))
+        start, end, _ = finder.find(seq[:cut])
+        out.append((seq, start, end))
+    return out
+
+
 class Detector:
-    """A saved H-neuron probe bound to one model: ``watch()`` records, ``answer_features()`` and ``score()`` score."""
+    """A saved probe bound to one model: ``watch()`` records, ``answer_features()`` and ``score()`` score.
+
+    The probe reads CETT of FFN neurons (H-neurons, random neurons, all neurons) or, for the
+    residual-stream baseline, the hidden state a decoder layer outputs (``core/residual.py``).
+    """
 
     def __init__(self, probe: HNeuronProbe, header: dict[str, Any], source: Path, layout: FFNLayout):
         self.probe, self.header, self.source, self.layout = probe, header, source, layout
+        self.residual = header.get("input_definition") == RESIDUAL_DEFINITION
+        self.unit = layout.d_model if self.residual else layout.d_ff  # features per layer
         flat, _ = probe.neuron_weights()
         self.flat = np.sort(flat)
         by_layer: dict[int, list[int]] = {}
         for i in self.flat:
-            by_layer.setdefault(int(i) // layout.d_ff, []).append(int(i) % layout.d_ff)
-        self.layers = {layer: torch.tensor(idx) for layer, idx in by_layer.items()}  # watched neurons, ascending
+            by_layer.setdefault(int(i) // self.unit, []).append(int(i) % self.unit)
+        self.layers = {layer: torch.tensor(idx) for layer, idx in by_layer.items()}  # watched units, ascending
 
     @classmethod
     def load(cls, path: str | Path, model: nn.Module, model_name: str) -> Detector:
@@ -131,30 +170,48 @@ class Detector:
         made_for = str(identity.get("model") or "")
         if made_for and model_name and Path(made_for).name != Path(model_name).name:
             raise DetectorError(f"detector {header_path}: made for model {made_for!r}, not {model_name!r}")
-        for key, expected, found in (("input_definition", INPUT_DEFINITION, header.get("input_definition")),
-                                     ("answer_rule", RULE, header.get("answer_rule"))):
-            if found != expected:
-                raise DetectorError(f"detector {header_path}: field {key!r} is {found!r}; the detector computes "
-                                    f"{expected!r}")
-        if probe.n_features_in_ != layout.num_neurons:
-            raise DetectorError(f"detector {header_path}: n_features_in {probe.n_features_in_} != "
-                                f"{layout.num_neurons} FFN neurons")
+        definition = header.get("input_definition")
+        if definition not in (INPUT_DEFINITION, RESIDUAL_DEFINITION):
+            raise DetectorError(f"detector {header_path}: field 'input_definition' is {definition!r}; the detector "
+                                f"computes {INPUT_DEFINITION!r} or {RESIDUAL_DEFINITION!r}")
+        if header.get("answer_rule") != RULE:
+            raise DetectorError(f"detector {header_path}: field 'answer_rule' is {header.get('answer_rule')!r}; the "
+                                f"detector computes {RULE!r}")
+        width, what = ((layout.num_layers * layout.d_model, f"{layout.num_layers} layers x d_model {layout.d_model}")
+                       if definition == RESIDUAL_DEFINITION else (layout.num_neurons, "FFN neurons"))
+        if probe.n_features_in_ != width:
+            raise DetectorError(f"detector {header_path}: n_features_in {probe.n_features_in_} != {width} ({what})")
         return cls(probe, header, header_path, layout)
 
     def to_dict(self) -> dict[str, Any]:
         """What to record next to results."""
+        reads = ({"reads": f"residual stream after layer {', '.join(map(str, self.layers))}",
+                  "dimensions_read": int(len(self.flat))} if self.residual else {"neurons_read": int(len(self.flat))})
         return {"probe": str(self.source), "model": self.header.get("identity", {}).get("model"),
-                "run_id": self.header.get("identity", {}).get("run_id"), "neurons_read": int(len(self.flat)),
+                "run_id": self.header.get("identity", {}).get("run_id"), **reads,
                 "C": self.probe.C, "tokens": "answer span of the generated ids (first-line rule), as identification"}
 
     @contextlib.contextmanager
     def watch(self) -> Iterator[_Recording]:
-        """Record the watched neurons' CETT on every forward call inside the block; hooks removed afterwards."""
+        """Record the watched units on every forward call inside the block; hooks removed afterwards."""
         rec = _Recording({layer: [] for layer in self.layers})
-        downs = self.layout.down_projs
-        with forward_hooks(post=[(downs[layer], self._hook(layer, idx, downs[layer], rec))
-                                 for layer, idx in self.layers.items()]):
+        if self.residual:
+            hooks = [(self.layout.layers[layer], self._residual_hook(layer, idx, rec))
+                     for layer, idx in self.layers.items()]
+        else:
+            downs = self.layout.down_projs
+            hooks = [(downs[layer], self._hook(layer, idx, downs[layer], rec)) for layer, idx in self.layers.items()]
+        with forward_hooks(post=hooks):
             yield rec
+
+    @staticmethod
+    def _residual_hook(layer: int, idx: torch.Tensor, rec: _Recording):
+        def hook(mod: nn.Module, args: tuple, output: Any) -> None:
+            h = layer_output(output).detach()[:, -1]
+            active = active_rows()
+            rec.calls[layer].append((None if active is None else active[0].cpu(), h[:, idx.to(h.device)].float().cpu()))
+
+        return hook
 
     def _hook(self, layer: int, idx: torch.Tensor, module: nn.Module, rec: _Recording):
         # column norms read when the block starts: a folded mask's scaled columns count as scaled, as with hooks
@@ -180,12 +237,9 @@ class Detector:
         """
         timelines = rec.timelines(output.shape[0])  # a row's first call is its prompt's forward pass
         out: list[tuple[np.ndarray | None, str]] = []
-        for row, seq in enumerate(output[:, context_width:].tolist()):
+        for row, (_, start, end) in enumerate(answer_spans(output, context_width, end_ids, finder, lengths)):
             steps = timelines[row][1:]  # token k is fed at the row's call k+1 (index k here)
             fed_until = len(steps) if lengths is None else min(len(steps), lengths[row] - 1)
-            seq = seq if lengths is None else seq[:lengths[row]]
-            cut = next((k for k, t in enumerate(seq) if t in end_ids), len(seq))
-            start, end, _ = finder.find(seq[:cut])
             fed = [k for k in range(start, end) if k < fed_until]
             if not self.layers or not fed:
                 out.append((None, "probe reads no neuron" if not self.layers else "no answer tokens"))
@@ -198,7 +252,7 @@ class Detector:
 
     def score(self, features: np.ndarray) -> float:
         """Probability of hallucination the probe gives an answer with these watched-neuron features."""
-        x = np.zeros((1, self.layout.num_neurons))
+        x = np.zeros((1, self.probe.n_features_in_))
         x[0, self.flat] = features
         return float(self.probe.predict_proba(x)[0, 1])
 
@@ -288,21 +342,73 @@ def accuracy_ci_high(items: list) -> float:
     return _accuracy_ci(items)[1]
 
 
-def detector_metrics(score: float | None, cls: str, controls: tuple[float | None, ...] = ()) -> dict[str, Any]:
+def _baseline_column(name: str) -> int:
+    return 2 + STATISTICS.index(name)
+
+
+def _oriented(items: list, name: str) -> list:
+    """Items [score, label] with baseline ``name`` in the score's place, higher meaning more likely hallucinated."""
+    col, sign = _baseline_column(name), BASELINES[name]
+    return [[sign * row[col], row[1]] for row in items]
+
+
+@functools.lru_cache(maxsize=64)
+def _paired(data: bytes, n: int) -> tuple[float, float, float]:
+    rows = np.frombuffer(data).reshape(n, 3)
+    return auroc_difference_ci(rows[rows[:, 2] == 1, :2], rows[rows[:, 2] == 0, :2])
+
+
+def baseline_difference(items: list, name: str) -> tuple[float, float, float]:
+    """Detector AUROC minus baseline ``name``'s on the same answers, with its 95% paired bootstrap CI."""
+    col, sign = _baseline_column(name), BASELINES[name]
+    rows = np.array([[row[0], sign * row[col], row[1]] for row in items], dtype=float).reshape(-1, 3)
+    rows = np.ascontiguousarray(rows[np.isfinite(rows).all(axis=1)])
+    return _paired(rows.tobytes(), len(rows))  # the CI's two ends are two metrics: one bootstrap serves both
+
+
+def _baseline_metrics() -> dict[str, tuple[Any, bool]]:
+    """Per output-only baseline: its AUROC, and the detector's AUROC minus it with the paired CI."""
+    out: dict[str, tuple[Any, bool]] = {}
+    for name in BASELINES:
+        def baseline_auroc(items: list, name: str = name) -> float:
+            return auroc(_oriented(items, name))
+
+        def minus(items: list, name: str = name) -> float:
+            return baseline_difference(items, name)[0]
+
+        def minus_low(items: list, name: str = name) -> float:
+            return baseline_difference(items, name)[1]
+
+        def minus_high(items: list, name: str = name) -> float:
+            return baseline_difference(items, name)[2]
+
+        out.update({f"baseline_{name}_auroc": (baseline_auroc, True),
+                    f"detector_minus_{name}_auroc": (minus, True),
+                    f"detector_minus_{name}_auroc_ci_low": (minus_low, True),
+                    f"detector_minus_{name}_auroc_ci_high": (minus_high, True)})
+    return out
+
+
+def detector_metrics(score: float | None, cls: str, controls: tuple[float | None, ...] = (),
+                     baselines: dict[str, float] | None = None) -> dict[str, Any]:
     """Per-document detector metrics of a QA answer of class ``cls`` (labelled when correct or hallucinated).
 
-    The item every aggregation reads is [score, label, control scores...]; the control metrics
-    are reported only when control detectors watched the generation too.
+    The item the detector's aggregations read is [score, label, control scores...]; the control
+    metrics are reported only when control detectors watched the generation too. The baselines'
+    item is [score, label, *STATISTICS] (NaN where unread), reported when ``baselines`` is given.
     """
     label = {"hallucinated": 1.0, "correct": 0.0}.get(cls, math.nan)
     item = [math.nan if s is None else s for s in (score, label, *controls)]
     out: dict[str, Any] = {"detector_coverage": float(score is not None and not math.isnan(label))}
-    out.update((m, item) for m in METRICS if m != "detector_coverage" and (controls or "controls" not in m))
+    out.update((m, item) for m in DETECTOR_METRICS if m != "detector_coverage" and (controls or "controls" not in m))
+    if baselines is not None:
+        row = [item[0], label, *(float(baselines.get(k, math.nan)) for k in STATISTICS)]
+        out.update((m, row) for m in BASELINE_METRICS)
     return out
 
 
 # metric -> (aggregation, higher_is_better); the monitored kinds' metric_list adds these
-METRICS: dict[str, tuple[Any, bool]] = {
+DETECTOR_METRICS: dict[str, tuple[Any, bool]] = {
     "detector_auroc": (auroc, True),
     "detector_auroc_ci_low": (auroc_ci_low, True),
     "detector_auroc_ci_high": (auroc_ci_high, True),
@@ -314,3 +420,5 @@ METRICS: dict[str, tuple[Any, bool]] = {
     "detector_controls_auroc_mean": (controls_auroc_mean, True),
     "detector_controls_auroc_max": (controls_auroc_max, True),
 }
+BASELINE_METRICS: dict[str, tuple[Any, bool]] = _baseline_metrics()
+METRICS: dict[str, tuple[Any, bool]] = {**DETECTOR_METRICS, **BASELINE_METRICS}

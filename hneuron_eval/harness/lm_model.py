@@ -22,8 +22,9 @@ from hneuron_eval.core.masks import NeuronMask
 from hneuron_eval.core.run_kind import RunKind
 from hneuron_eval.core.sites import apply_site, parse_site
 from hneuron_eval.errors import ModelArgsError
+from hneuron_eval.harness.baselines import BASELINES, watch_tokens
 from hneuron_eval.harness.builtin_models import BUILTIN_MODELS, builtin_info, resolve_pretrained
-from hneuron_eval.harness.detector import Detector, ScoredText
+from hneuron_eval.harness.detector import Detector, ScoredText, answer_spans
 from hneuron_eval.harness.precision import DtypeChoice, DtypeError, choose_dtype
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,9 @@ class HNeuronLM(HFLM):
     model's weights are unchanged between calls and after the run. ``detector`` (a probe folder
     from ``hneuron-eval identify``) scores every generated answer from its own generation's
     activations (``hneuron_eval/harness/detector.py``); each answer carries its score to the task
-    (``ScoredText``), and the QA tasks report its AUROC and accuracy.
+    (``ScoredText``), and the QA tasks report its AUROC and accuracy. With it, ``baselines`` (default
+    true) also scores each answer by the model's own token probabilities over the same span
+    (``harness/baselines.py``), reported next to the detector with the paired AUROC difference.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class HNeuronLM(HFLM):
         scale_via: str = "auto",
         detector: str | None = None,
         detector_controls: str | None = None,
+        baselines: bool | str | None = None,
         ffn_site: str | None = None,
         decoding: str = "compact",
         **kwargs: Any,
@@ -81,6 +85,10 @@ class HNeuronLM(HFLM):
         if detector_controls and not detector:
             raise ModelArgsError("hneuron-hf: detector_controls= was given without detector=")
         control_paths = _control_paths(detector_controls)
+        self.baselines = _parse_flag("baselines", baselines, default=bool(detector))
+        if self.baselines and not detector:
+            raise ModelArgsError("hneuron-hf: baselines= was given without detector=; the output-only baselines are "
+                                 "scored next to a detector (detector=PROBE_FOLDER)")
         self.pretrained_name = pretrained if isinstance(pretrained, str) else None
         self.dtype_choice = _dtype_choice(pretrained, kwargs)  # sets kwargs["dtype"] for a built-in model
         if isinstance(pretrained, str):
@@ -101,6 +109,7 @@ class HNeuronLM(HFLM):
         self.detector: Detector | None = None
         self.controls: list[Detector] = []
         self.monitor_stats: Counter[str] = Counter()  # answers per outcome: scored, or why not
+        self.baseline_stats: Counter[str] = Counter()  # the same for the output-only baselines
         if detector:
             name = self.pretrained_name or str(self.pretrained)
             self.detector = Detector.load(detector, self.model, name)
@@ -141,12 +150,19 @@ class HNeuronLM(HFLM):
         detectors = [self.detector, *self.controls]
         with scaled, contextlib.ExitStack() as stack:  # watch inside: a folded mask's columns are read scaled
             recordings = [stack.enter_context(d.watch()) for d in detectors]
+            tokens = stack.enter_context(watch_tokens(self.model)) if self.baselines else None
             out, lengths = self._generate(context, max_length, stop, **kwargs)
         rows = [d.answer_features(r, context.shape[1], out, self._end_ids, self._finder, lengths)
                 for d, r in zip(detectors, recordings)]
-        for per_detector in zip(*rows):
+        spans = answer_spans(out, context.shape[1], self._end_ids, self._finder, lengths) if tokens else []
+        for row, per_detector in enumerate(zip(*rows)):
             scores = [None if f is None else d.score(f) for d, (f, _) in zip(detectors, per_detector)]
-            self._pending.append((scores[0], tuple(scores[1:]), per_detector[0][1]))
+            stats = None
+            if tokens is not None:
+                stats, why = tokens.statistics(row, *spans[row])
+                self.baseline_stats[why] += 1
+            self._pending.append((scores[0], tuple(scores[1:]), stats if stats is not None or tokens is None else {},
+                                  per_detector[0][1]))
         return out
 
     def _generate(self, context, max_length: int, stop: list[str], **kwargs: Any):
@@ -220,9 +236,9 @@ class HNeuronLM(HFLM):
             self._pending.clear()
         scored = []
         for request, text in zip(requests, results):
-            score, controls, note = _take(by_context.get(request.args[0], []), text)
+            score, controls, stats, note = _take(by_context.get(request.args[0], []), text, self.baselines)
             self.monitor_stats[note] += 1
-            scored.append(ScoredText(text, score, controls))
+            scored.append(ScoredText(text, score, controls, stats))
         logger.info("hneuron-hf: detector answers %s", dict(sorted(self.monitor_stats.items())))
         return scored
 
@@ -232,6 +248,11 @@ class HNeuronLM(HFLM):
         if self.detector is not None:
             info["hneuron_detector"] = {**self.detector.to_dict(), "controls": [c.to_dict() for c in self.controls],
                                         "answers": dict(sorted(self.monitor_stats.items()))}
+            if self.baselines:
+                info["hneuron_detector"]["baselines"] = {
+                    "statistics": list(BASELINES), "direction": dict(BASELINES),
+                    "tokens": "the detector's answer span, from the logits of the same generation",
+                    "answers": dict(sorted(self.baseline_stats.items()))}
         info["hneuron_decoding"] = _decoding_info(self.decoding, self.decoding_stats)
         dtype = str(getattr(self.model, "dtype", "")).removeprefix("torch.")
         info["hneuron_dtype"] = {**self.dtype_choice.to_dict(), "dtype": dtype or self.dtype_choice.dtype}
@@ -336,8 +357,9 @@ class _ScoreTap:
         self.inner.add_partial(attr, req, res)
 
 
-def _take(queue: list[tuple], text: str) -> tuple[float | None, tuple[float | None, ...], str]:
-    """The (score, controls, note) of the answer ``text`` among those generated for one context, once.
+def _take(queue: list[tuple], text: str, baselines: bool) -> tuple[float | None, tuple[float | None, ...],
+                                                                   dict[str, float] | None, str]:
+    """The (score, controls, baselines, note) of the answer ``text`` among those generated for one context, once.
 
     Requests with the same context (identical documents) each get one of its answers: the very
     object HFLM returned, else an equal text, else the first left.
@@ -346,7 +368,7 @@ def _take(queue: list[tuple], text: str) -> tuple[float | None, tuple[float | No
     if pick is None:
         pick = next((i for i, entry in enumerate(queue) if entry[0] == text), 0 if queue else None)
     if pick is None:
-        return None, (), "not generated here (cached response)"
+        return None, (), {} if baselines else None, "not generated here (cached response)"
     return queue.pop(pick)[1:]
 
 
@@ -361,3 +383,17 @@ def _parse_alpha(alpha: float | str | None) -> float | None:
         raise ModelArgsError(f"hneuron-hf: alpha must be a finite number >= 0 (0 ablates, 1 leaves the neurons as they "
                          f"are, >1 amplifies), got {alpha!r}")
     return value
+
+
+def _parse_flag(name: str, value: bool | str | None, default: bool) -> bool:
+    """A true/false model arg (lm-eval hands them over as text); anything else is refused, naming it."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ModelArgsError(f"hneuron-hf: {name} must be true or false, got {value!r}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from hneuron_eval.core.fileio import write_json_atomic, write_text_atomic
+from hneuron_eval.core.fileio import atomic_path, write_json_atomic, write_text_atomic
 from hneuron_eval.identify.run import IdentifyRun
 from hneuron_eval.identify.stages import EVAL_SETS, contrast_of
 
@@ -94,40 +95,53 @@ def write_report(run: IdentifyRun, command: str) -> dict[str, Any]:
         "",
         "| set | n (per class) | H accuracy | H AUROC | random accuracy (mean; min-max) "
         "| random AUROC (mean; min-max) | H above random (accuracy, AUROC) | full L1 probe accuracy "
-        "| full probe AUROC |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| full probe AUROC | residual-stream AUROC |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in EVAL_SETS:
         r = sets.get(s, {})
         if "h_neurons" not in r:
-            lines.append(f"| {COLUMNS[s]} | {r.get('skipped', 'not run')} ||||||||")
+            lines.append(f"| {COLUMNS[s]} | {r.get('skipped', 'not run')} |||||||||")
             continue
         h, f = r["h_neurons"], r["full_probe"]
+        residual = _ci(r["residual"], "auroc", 1) if "residual" in r else "-"
         lines.append(
             f"| {COLUMNS[s]} | {h['n']} ({h['n_hallucinated']}) | {_ci(h, 'accuracy')} | {_ci(h, 'auroc', 1)} | "
-            f"{_vs_random(h, r)} | {_ci(f, 'accuracy')} | {_ci(f, 'auroc', 1)} |"
+            f"{_vs_random(h, r)} | {_ci(f, 'accuracy')} | {_ci(f, 'auroc', 1)} | {residual} |"
         )
+    if "residual" in evaluation:
+        res = evaluation["residual"]
+        best = next(r for r in res["layers"] if r["layer"] == res["layer"])
+        lines += ["", f"Residual stream: {res['detector']}: layer {res['layer']} (CV AUROC {best['cv_auroc']:.3f} "
+                      f"± {best['cv_auroc_se']:.3f}; per-layer scores in evaluation.json). "
+                      "Detectors saved under `detectors/` (h-neurons, random-seed*, all-neurons, residual) load as "
+                      "`detector=` / `detector_controls=` of `hneuron-hf`."]
+    neurons = info["num_layers"] * info["d_ff"]
     lines += [
         "",
-        f"## Probe selection (contrast {contrast_of(selection)}, validation = {cfg['val_fraction']:.0%} "
-        "of train questions, answer tokens, 1-vs-1)",
+        f"## Sparsity path (contrast {contrast_of(selection)}; {selection['cv_folds']}-fold cross-validation on the "
+        "train responses, stratified and grouped by question; held-out answer tokens, 1-vs-1)",
         "",
-        "| C | H-neurons (positive weights) | non-zero weights | val accuracy | val AUROC "
-        "| task accuracy, H-neurons ablated |",
-        "|---|---|---|---|---|---|",
+        f"C rule `{selection['c_rule']}`: {selection['c_rule_text']}. Neurons kept: the fit on all train "
+        "responses. Mean over folds ± standard error (fold standard deviation / sqrt(k)). "
+        "Plot: `probe/sparsity_path.png`.",
+        "",
+        "| C | H-neurons (positive weights) | non-zero weights | share of FFN neurons (per mille) "
+        "| CV accuracy | CV AUROC | task accuracy, H-neurons ablated |",
+        "|---|---|---|---|---|---|---|",
     ]
     for g in selection["c_grid"]:
         mark = " **(chosen)**" if g["C"] == selection["chosen_C"] else ""
-        auc = "-" if g["val_auroc"] is None else f"{g['val_auroc']:.3f}"
         task = "-" if g.get("suppressed_task_accuracy") is None else f"{100 * g['suppressed_task_accuracy']:.1f}"
         lines.append(
-            f"| {g['C']:g}{mark} | {g['n_h_neurons']} | {g['n_nonzero']} | {100 * g['val_accuracy']:.1f} "
-            f"| {auc} | {task} |"
+            f"| {g['C']:g}{mark} | {g['n_h_neurons']} | {g['n_nonzero']} | {1000 * g['n_h_neurons'] / neurons:.2f} "
+            f"| {100 * g['cv_accuracy']:.1f} ± {100 * g['cv_accuracy_se']:.1f} "
+            f"| {g['cv_auroc']:.3f} ± {g['cv_auroc_se']:.3f} | {task} |"
         )
     lines += [
         "",
-        f"Whole C grid fitted in {selection['grid_fit_seconds']:.1f} s; final probe refit on all "
-        f"{probe_header['n_train_responses']} train responses at C={selection['chosen_C']:g}.",
+        f"Whole path ({selection['cv_folds']} folds + the full fit per C) in {selection['grid_fit_seconds']:.1f} s; "
+        f"final probe refit on all {probe_header['n_train_responses']} train responses at C={selection['chosen_C']:g}.",
         "",
         "## Data and filtering",
         "",
@@ -161,3 +175,32 @@ def write_report(run: IdentifyRun, command: str) -> dict[str, Any]:
     ]
     write_text_atomic(run.path("report.md"), "\n".join(lines) + "\n")
     return report
+
+
+def plot_sparsity_path(path: list[dict[str, Any]], chosen: float, title: str, out: Path) -> None:
+    """Neurons kept against cross-validated AUROC and accuracy (± one standard error), the chosen C marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kept = [max(g["n_h_neurons"], 1) for g in path]  # log axis: a C that keeps none is drawn at 1
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for key, label, marker in (("cv_auroc", "CV AUROC", "o"), ("cv_accuracy", "CV accuracy", "s")):
+        ax.errorbar(kept, [g[key] for g in path], yerr=[g[f"{key}_se"] for g in path], marker=marker,
+                    capsize=3, label=label)
+    pick = next(g for g in path if g["C"] == chosen)
+    ax.axvline(max(pick["n_h_neurons"], 1), color="grey", linestyle="--", label=f"chosen C={chosen:g}")
+    for g, x in zip(path, kept):
+        ax.annotate(f"C={g['C']:g}", (x, g["cv_auroc"]), textcoords="offset points", xytext=(0, 6), fontsize=6,
+                    ha="center")
+    ax.set_xscale("log")
+    ax.set_xlabel("H-neurons kept (fit on all train responses)")
+    ax.set_ylabel("held-out folds")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)

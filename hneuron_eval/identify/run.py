@@ -41,8 +41,9 @@ class RunConfig:
     answer_tokens: str = "span"
     contrast: str = "3-vs-1"  # identify.fitting.CONTRASTS
     c_grid: list[float] = field(default_factory=lambda: list(DEFAULT_C_GRID))
-    val_fraction: float = 0.25
-    suppress_questions: int = 0  # >0: add task accuracy with candidate H-neurons ablated to the C criterion
+    cv_folds: int = 5  # stratified, question-grouped folds of the sparsity path
+    c_rule: str = "1se"  # identify.fitting.C_RULES
+    suppress_questions: int = 0  # >0: measure task accuracy with each C's H-neurons ablated (c_rule suppression)
     train_per_class: int | None = None  # default: as many as balance allows
     min_per_class: int = 20
     random_seeds: int = 5
@@ -105,6 +106,7 @@ class IdentifyRun:
             "model_type": layout.model_type,
             "num_layers": layout.num_layers,
             "d_ff": layout.d_ff,
+            "d_model": layout.d_model,
             "versions": versions(),
             "config": asdict(config),
             "dtype_reason": choice.reason,
@@ -141,6 +143,14 @@ class IdentifyRun:
             self._model, self._tokenizer = _load(self.config)
         return self._model, self._tokenizer
 
+    def residual_width(self) -> int:
+        """The model's hidden size (d_model): the width of one layer's residual features."""
+        if "d_model" not in self.info:  # runs started before it was recorded
+            from hneuron_eval.core.sites import resolve_ffn
+
+            self.info["d_model"] = resolve_ffn(self.model_and_tokenizer()[0]).d_model
+        return int(self.info["d_model"])
+
     def slug(self) -> str:
         """File-name stem for the masks: a local directory's name, or the hub id with '/' -> '--'."""
         model = self.info["model"]
@@ -174,8 +184,10 @@ def _load(config: RunConfig):
 
 
 def _upgrade(config: dict[str, Any]) -> dict[str, Any]:
-    """Older run.json files: the probe contrast was called ``mode``, and every run was float32."""
-    return {"dtype": "float32", **{("contrast" if k == "mode" else k): v for k, v in config.items()}}
+    """Older run.json files: the probe contrast was called ``mode``, every run was float32, and C was chosen on a
+    held-out fraction (``val_fraction``; now by cross-validation, with the defaults)."""
+    return {"dtype": "float32", **{("contrast" if k == "mode" else k): v for k, v in config.items()
+                                   if k != "val_fraction"}}
 
 
 def _subset(questions: list[D.Question], n: int, seed: int) -> list[D.Question]:

@@ -76,16 +76,22 @@ def _rows(records: dict[str, dict[str, Any]], ids: list[str], finder: SpanFinder
 
 
 def extract(run: IdentifyRun, name: str, records: list[dict[str, Any]], split: dict[str, Any],
-            batch_size: int | None = None) -> FeatureStore:
-    """CETT features of a balanced split into ``features/<name>`` (resumes from the completed-rows counter)."""
+            batch_size: int | None = None, residual: bool = False) -> FeatureStore:
+    """CETT features of a balanced split into ``features/<name>`` (resumes from the completed-rows counter).
+
+    ``residual``: the decoder layers' outputs instead (``core/residual.py``), into ``features/<name>/residual``.
+    """
+    from hneuron_eval.core.residual import ResidualExtractor
+
     c = run.config
     model, tok = run.model_and_tokenizer()
     by_id = {r["id"]: r for r in records}
     ids = split["hallucinated"] + split["faithful"]
     labels = [1] * len(split["hallucinated"]) + [0] * len(split["faithful"])
     rows, fallbacks = _rows(by_id, ids, SpanFinder(tok, c.answer_tokens))
-    store = FeatureStore(run.path("features", name))
-    ext = CETTExtractor(model, padding_side="right", pad_id=tok.pad_token_id or 0)
+    store = FeatureStore(run.path("features", name, *(["residual"] if residual else [])))
+    pad = tok.pad_token_id or 0
+    ext = ResidualExtractor(model, pad) if residual else CETTExtractor(model, padding_side="right", pad_id=pad)
     extra = {
         "labels": labels,
         "answer_tokens": c.answer_tokens,
@@ -98,7 +104,7 @@ def extract(run: IdentifyRun, name: str, records: list[dict[str, Any]], split: d
     order = sorted(range(len(rows)), key=lambda i: -len(rows[i].ids))
     store.create_or_resume(run.identity(), ids, extra, ext.width, c.feature_dtype, order)
     store.fill(len(rows), batch_size or c.feature_batch_size, lambda index: ext.extract([rows[i] for i in index]),
-               f"features {name}")
+               f"{'residual' if residual else 'features'} {name}")
     return store
 
 
@@ -115,34 +121,45 @@ def load_features(run: IdentifyRun, name: str) -> tuple[dict[str, Any], np.ndarr
 
 
 def probe(run: IdentifyRun, c_grid: list[float] | None = None, contrast: str | None = None,
-          suppress_questions: int | None = None) -> dict[str, Any]:
-    """C grid on a held-out part of train, refit at the best C, save the probe and the H-neuron + random masks.
+          suppress_questions: int | None = None, cv_folds: int | None = None,
+          c_rule: str | None = None) -> dict[str, Any]:
+    """The sparsity path by cross-validation, C by its rule, refit on all train responses; probe and masks saved.
 
-    ``c_grid`` / ``contrast`` / ``suppress_questions`` override the run's settings (recorded in
-    probe/selection.json and the probe header).
+    ``c_grid`` / ``contrast`` / ``suppress_questions`` / ``cv_folds`` / ``c_rule`` override the
+    run's settings (recorded in probe/selection.json and the probe header). The path is also
+    written as probe/sparsity_path.png.
     """
     import time
 
     from hneuron_eval.core.masks import ModelSpec, Neuron, NeuronMask, control_mask_name
     from hneuron_eval.core.probe import HNeuronProbe
-    from hneuron_eval.identify.fitting import best_c, select_c, training_rows
+    from hneuron_eval.identify.fitting import C_RULES, pick_c, sparsity_path, training_rows
+    from hneuron_eval.identify.report import plot_sparsity_path
 
     c = run.config
     c_grid, contrast = list(c_grid or c.c_grid), contrast or c.contrast
     suppress_questions = c.suppress_questions if suppress_questions is None else suppress_questions
+    cv_folds, c_rule = cv_folds or c.cv_folds, c_rule or c.c_rule
+    if c_rule not in C_RULES:
+        raise StageError(f"c_rule must be one of {sorted(C_RULES)}, got {c_rule!r}")
+    if c_rule == "suppression" and not suppress_questions:
+        raise StageError("c_rule 'suppression' needs --suppress-questions N (task accuracy with H-neurons ablated)")
     meta, ans, oth, y = load_features(run, "train")
     t0 = time.perf_counter()
-    grid = select_c(ans, oth, y, c_grid, contrast, c.val_fraction, c.seed)
+    grid = sparsity_path(ans, oth, y, meta["ids"], c_grid, contrast, cv_folds, c.seed)
     grid_seconds = time.perf_counter() - t0
     if suppress_questions:
         _add_suppression(run, grid, suppress_questions)
-    C = best_c(grid)
+    C = pick_c(grid, c_rule)
     X, yy = training_rows(ans, oth, y, contrast)
     fitted = HNeuronProbe(C=C).fit(X, yy)
     extra = {
         "contrast": contrast,
         "answer_rule": meta["answer_rule"],
         "c_grid": grid,
+        "c_rule": c_rule,
+        "c_rule_text": C_RULES[c_rule],
+        "cv_folds": cv_folds,
         "chosen_C": C,
         "n_train_responses": int(len(y)),
         "command": run.command,
@@ -170,6 +187,9 @@ def probe(run: IdentifyRun, c_grid: list[float] | None = None, contrast: str | N
     out = {
         "contrast": contrast,
         "suppress_questions": suppress_questions,
+        "cv_folds": cv_folds,
+        "c_rule": c_rule,
+        "c_rule_text": C_RULES[c_rule],
         "chosen_C": C,
         "c_grid": grid,
         "grid_fit_seconds": grid_seconds,
@@ -183,6 +203,8 @@ def probe(run: IdentifyRun, c_grid: list[float] | None = None, contrast: str | N
         mask.save(paths[0])
         mask.random_control(c.seed).save(paths[1])
     write_json_atomic(run.path("probe", "selection.json"), out)
+    plot_sparsity_path(grid, C, f"{run.info['model']}: {c_rule} rule, {cv_folds}-fold CV",
+                       run.path("probe", "sparsity_path.png"))
     return out
 
 
@@ -231,13 +253,16 @@ def _eval_questions(run: IdentifyRun, name: str, bioasq: str | None) -> tuple[li
 
 
 def _save_detectors(run: IdentifyRun, header: dict[str, Any], h_probe: Any, mask: Any, random_probes: list,
-                    controls: list) -> None:
-    """The compared detectors as probe folders (``detectors/h-neurons``, ``detectors/random-seed<k>``).
+                    controls: list, full: Any, residual: Any) -> None:
+    """The compared detectors as probe folders: ``h-neurons``, ``random-seed<k>``, ``all-neurons``, ``residual``.
 
     ``hneuron-hf`` loads them as ``detector=`` / ``detector_controls=``, so that the comparison
-    of H-neurons with random neurons can be repeated inside lm-eval on its own generations.
+    of H-neurons with random neurons, with the L1 probe on all FFN neurons and with the
+    residual-stream probe can be repeated inside lm-eval on its own generations.
     """
     import shutil
+
+    from hneuron_eval.core.residual import RESIDUAL_DEFINITION
 
     folder = run.path("detectors")
     if folder.exists():
@@ -249,6 +274,34 @@ def _save_detectors(run: IdentifyRun, header: dict[str, Any], h_probe: Any, mask
             "contrast": contrast_of(header), "answer_rule": header["answer_rule"], "neurons": name,
             "mask_sha256": neurons.sha256(), "detector": "L2 logistic regression (C=1, standardised) on the CETT "
             "of these neurons, trained on the run's training responses", "command": run.command})
+    full.save(run.path("detectors", "all-neurons", "probe"), run.identity(), {
+        "contrast": contrast_of(header), "answer_rule": header["answer_rule"], "neurons": "all-neurons",
+        "detector": f"the run's L1 probe on all FFN neurons (C={header['chosen_C']:g})", "command": run.command})
+    residual.save(run.path("detectors", "residual", "probe"), run.identity(), {
+        "contrast": "1-vs-1", "answer_rule": header["answer_rule"], "neurons": "residual",
+        "input_definition": RESIDUAL_DEFINITION, "layer": int(residual.features[0]) // run.residual_width(),
+        "d_model": run.residual_width(), "detector": RESIDUAL_DETECTOR, "command": run.command})
+
+
+RESIDUAL_DETECTOR = ("L2 logistic regression (C=1, standardised) on the hidden state one decoder layer outputs, "
+                     "averaged over the answer tokens; the layer with the best cross-validated AUROC on the "
+                     "training responses (faithful against hallucinated answers)")
+
+
+def _residual_features(run: IdentifyRun, name: str, records: list[dict[str, Any]],
+                       split: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray]:
+    """(meta, answer-averaged layer outputs) of a split, extracted once into ``features/<name>/residual``."""
+    meta, ans, _ = extract(run, name, records, split, residual=True).load(run.identity())
+    return meta, np.asarray(ans, dtype=np.float32)
+
+
+def _residual_probe(run: IdentifyRun, train: tuple[list[dict[str, Any]], dict[str, Any]]) -> tuple[Any, list]:
+    """The residual-stream baseline probe of the training responses, and the per-layer CV scores that chose it."""
+    from hneuron_eval.identify.fitting import residual_probe
+
+    meta, ans = _residual_features(run, "train", *train)
+    return residual_probe(ans, np.asarray(meta["labels"]), meta["ids"], run.info["num_layers"],
+                          run.residual_width(), run.config.cv_folds, run.config.seed)
 
 
 def contrast_of(record: dict[str, Any]) -> str:
@@ -260,7 +313,7 @@ def evaluate(run: IdentifyRun, bioasq: str | None = None) -> dict[str, Any]:
     """Accuracy/AUROC with CIs on TriviaQA, NQ-Open, BioASQ and NEC: full probe, H-neurons, random neurons."""
     from hneuron_eval.core.masks import NeuronMask
     from hneuron_eval.core.probe import HNeuronProbe
-    from hneuron_eval.identify.evaluate import compare_on, subset_probe
+    from hneuron_eval.identify.evaluate import bootstrap_metrics, compare_on, subset_probe
 
     c = run.config
     full, header = HNeuronProbe.load(run.path("probe", "probe"), run.identity())
@@ -279,12 +332,15 @@ def evaluate(run: IdentifyRun, bioasq: str | None = None) -> dict[str, Any]:
     h_probe = subset_probe(flat(mask), tr_ans, tr_oth, tr_y, contrast)
     controls = [mask.random_control(s) for s in range(c.random_seeds)]
     random_probes = [subset_probe(flat(m), tr_ans, tr_oth, tr_y, contrast) for m in controls]
-    _save_detectors(run, header, h_probe, mask, random_probes, controls)
+    splits = json.loads(run.path("splits.json").read_text())
+    sources = {name: (read_records(run.path("samples", f"{name}.jsonl")), splits[name]) for name in ("train", "test")}
+    residual, layers = _residual_probe(run, sources["train"])
+    _save_detectors(run, header, h_probe, mask, random_probes, controls, full, residual)
 
     sets, info = {}, {}
     _, te_ans, _, te_y = load_features(run, "test")
     sets["triviaqa"] = (te_ans, te_y)
-    splits = json.loads(run.path("splits.json").read_text())
+    feature_sets = {"triviaqa": "test"}
     info["triviaqa"] = {"split": {k: splits["test"][k] for k in ("per_class", "label_counts", "dropped", "questions")}}
     for name in EVAL_SETS[1:]:
         got = _eval_questions(run, name, bioasq)
@@ -305,11 +361,16 @@ def evaluate(run: IdentifyRun, bioasq: str | None = None) -> dict[str, Any]:
         store = extract(run, f"eval-{name}", records, split)
         meta, ans, _ = store.load(run.identity())
         sets[name] = (np.asarray(ans, dtype=np.float32), np.asarray(meta["labels"]))
+        sources[f"eval-{name}"], feature_sets[name] = (records, split), f"eval-{name}"
         info[name] = {
             "split": {k: split[k] for k in ("per_class", "label_counts", "dropped", "questions")},
             "source_rows_skipped": src.skipped,
         }
     results = compare_on(sets, full, h_probe, random_probes, c.n_boot, c.seed)
+    for name, (_, y) in sets.items():
+        if len(y):
+            X = _residual_features(run, feature_sets[name], *sources[feature_sets[name]])[1]
+            results[name]["residual"] = bootstrap_metrics(y, residual.decision_function(X), c.n_boot, c.seed)
     for name in info:
         results.setdefault(name, {}).update(info[name])
     out = {
@@ -319,6 +380,8 @@ def evaluate(run: IdentifyRun, bioasq: str | None = None) -> dict[str, Any]:
         "random_seeds": c.random_seeds,
         "detector": "L2 logistic regression (C=1, standardised) on the CETT of the H-neurons / of random "
         "neurons with the same per-layer counts",
+        "residual": {"detector": RESIDUAL_DETECTOR, "layer": int(residual.features[0]) // run.residual_width(),
+                     "layers": layers},
         "sets": results,
     }
     write_json_atomic(run.path("evaluation.json"), out)

@@ -36,12 +36,19 @@ def _samples_path(results: Path, task: str) -> Path:
     return path
 
 
-def _detector_item(sample: dict) -> tuple[float | None, tuple[float | None, ...]] | None:
+def _detector_item(sample: dict):
+    """The logged detector score, control scores and baselines of one sample (None: no detector watched it)."""
+    from hneuron_eval.harness import detector as monitor
+
     item = sample.get("detector_auroc")
     if not isinstance(item, list):
         return None
-    score = None if item[0] is None or (isinstance(item[0], float) and math.isnan(item[0])) else item[0]
-    return score, tuple(item[2:])
+    known = lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else v  # noqa: E731
+    row = sample.get(next(iter(monitor.BASELINE_METRICS)))
+    baselines = None
+    if isinstance(row, list):
+        baselines = {k: v for k, v in zip(monitor.STATISTICS, row[2:]) if known(v) is not None}
+    return monitor.Watched(known(item[0]), tuple(item[2:]), baselines)
 
 
 def rescore_task(kind_name: str, samples: list[dict], judge: Any) -> tuple[list[dict], Counter]:
@@ -57,7 +64,7 @@ def rescore_task(kind_name: str, samples: list[dict], judge: Any) -> tuple[list[
         metrics: dict[str, Any] = kind.measure(sample["doc"], cls)
         watched = _detector_item(sample) if kind.monitored else None
         if watched is not None:
-            metrics.update(monitor.detector_metrics(watched[0], cls, watched[1]))
+            metrics.update(monitor.detector_metrics(watched.score, cls, watched.controls, watched.baselines))
         out.append({**sample, **metrics})
     return out, classes
 

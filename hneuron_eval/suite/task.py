@@ -50,9 +50,9 @@ class HNTask(ConfigurableTask):
             cls = classify(kind.name, doc, results, judge)
             metrics: dict = kind.measure(doc, cls)
             if kind.monitored:
-                watched, score, controls = monitor.score_of(results)
-                if watched:
-                    metrics.update(monitor.detector_metrics(score, cls, controls))
+                watched = monitor.score_of(results)
+                if watched is not None:
+                    metrics.update(monitor.detector_metrics(watched.score, cls, watched.controls, watched.baselines))
             return metrics
 
         return process_results
