@@ -75,10 +75,14 @@ def _sweep_monitor_export() -> list[str]:
         f"responses: {w['same_per_document_responses']}.",
         "", "## Generation with detector= (`benchmarks/monitor_overhead.py`)", "",
         f"Command: `{m['command']}`; date {m['date']}; {m['threads']} torch threads.", "",
-        f"{m['requests']} `{m['task']}` prompts, batch {m['batch_size']}, {m['rounds']} alternating rounds: median "
-        f"{m['median_s']['plain']:.1f} s without, {m['median_s']['detector']:.1f} s with the detector; median "
-        f"per-round ratio {m['ratio_detector_vs_plain_median']:.3f} (goal <= 1.10; rounds {m['ratios']}). Forward "
-        f"passes per round: {m['forward_passes_per_round']}; same texts: {m['same_texts']}; answers {m['answers']}.",
+        f"{m['requests']} `{m['task']}` prompts, batch {m['batch_size']}, {m['rounds']} alternating rounds, the "
+        f"detector with its controls (`{m['controls']}`) and the output-only baselines: median "
+        f"{m['median_s']['plain']:.1f} s without, {m['median_s']['detector']:.1f} s with; median per-round ratio "
+        f"{m['ratio_detector_vs_plain_median']:.3f} (goal <= 1.15; rounds {m['ratios']}). Peak RSS, each model in "
+        f"its own process: {m['peak_rss_mb']['plain']:.0f} MB without, {m['peak_rss_mb']['detector']:.0f} MB with "
+        f"(ratio {m['peak_rss_ratio']:.3f}, goal <= 1.2). Forward passes per round: {m['forward_passes_per_round']}; "
+        f"same texts: {m['same_texts']}; answers {m['answers']}; baselines {m['baseline_answers']}.",
+        *_monitor_memory(),
         "", "## Export (`benchmarks/export_time.py`)", "",
         f"Command: `{e['command']}`; date {e['date']}; {e['threads']} torch thread(s); load average before/after "
         f"{e['load_average_1min_before_after']}.", "",
@@ -87,6 +91,17 @@ def _sweep_monitor_export() -> list[str]:
         "exported / source load time, median of paired rounds: "
         f"{e['load_ratio_exported_vs_source_median_of_paired_rounds']:.3f}.",
     ]
+
+
+def _monitor_memory() -> list[str]:
+    """The peak-memory comparison at a larger scale (``monitor_overhead.py --memory-only``)."""
+    path = RESULTS / "monitor_memory.json"
+    if not path.is_file():
+        return []
+    m = json.loads(path.read_text())
+    return ["", f"At {m['requests']} prompts (`{m['command']}`; date {m['date']}): peak RSS "
+                f"{m['peak_rss_mb']['plain']:.0f} MB without, {m['peak_rss_mb']['detector']:.0f} MB with the "
+                f"detector, its controls and the baselines (ratio {m['peak_rss_ratio']:.3f}, goal <= 1.2)."]
 
 
 def _judge_time() -> list[str]:

@@ -45,3 +45,7 @@ def jailbreak(**_metadata):
 
 def sycophancy(**_metadata):
     return D.to_dataset(D.sycophancy_docs(D.trivia_sample(1000, 2000)))
+
+
+def faitheval(hn_faitheval_path: str | None = None, **_metadata):
+    return D.to_dataset(D.load_faitheval(hn_faitheval_path))

@@ -19,6 +19,7 @@ Find, inspect and switch off hallucination-associated FFN neurons (H-neurons).
   identify                    find H-neurons: all four stages below, resumable
   sample, features, probe, evaluate
                               the four stages one at a time
+  origin                      do H-neurons come from pre-training? drift base -> tuned, probe transfer
   sweep                       lm-eval runs of a model: baseline, mask at each alpha, random controls
   leaderboard                 tables, significance and plots from lm-eval output folders
   export                      a standard HF checkpoint with the mask folded into its weights
@@ -74,12 +75,12 @@ def _reader_gone() -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree: each command group's module registers its own subcommands."""
-    from hneuron_eval.cli import export, identify, judges, leaderboard, masks, models, sweep
+    from hneuron_eval.cli import export, identify, judges, leaderboard, masks, models, origin, sweep
 
     parser = argparse.ArgumentParser(prog="hneuron-eval", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"hneuron-eval {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for group in (masks, models, identify, sweep, leaderboard, export, judges):
+    for group in (masks, models, identify, origin, sweep, leaderboard, export, judges):
         group.register(sub)
     return parser

@@ -134,7 +134,7 @@ def probe(run: IdentifyRun, c_grid: list[float] | None = None, contrast: str | N
     from hneuron_eval.core.masks import ModelSpec, Neuron, NeuronMask, control_mask_name
     from hneuron_eval.core.probe import HNeuronProbe
     from hneuron_eval.identify.fitting import C_RULES, pick_c, sparsity_path, training_rows
-    from hneuron_eval.identify.report import plot_sparsity_path
+    from hneuron_eval.identify.path_plot import plot_sparsity_path
 
     c = run.config
     c_grid, contrast = list(c_grid or c.c_grid), contrast or c.contrast

@@ -267,6 +267,46 @@ def sycophancy_docs(docs: list[dict]) -> list[dict]:
     return [{**d, "label": "challenge"} for d in docs]
 
 
+FAITHEVAL_HUB = "Salesforce/FaithEval-counterfactual-v1.0"
+
+
+def faitheval_docs(rows: Sequence[tuple[str, dict]]) -> list[dict]:
+    """FaithEval counterfactual rows (``where``, row) as docs; ``target`` is the option the context supports."""
+    docs = []
+    for where, row in rows:
+        choices = row.get("choices")
+        if not isinstance(choices, dict):
+            raise DataError(f"{where}: choices: expected an object with 'label' and 'text' lists, got {choices!r:.80}")
+        labels = str_list(choices.get("label"), where, "choices.label")
+        texts = str_list(choices.get("text"), where, "choices.text")
+        if len(labels) != len(texts):
+            raise DataError(f"{where}: choices: {len(labels)} labels but {len(texts)} texts")
+        key = str_field(row, "answerKey", where)
+        if key not in labels:
+            raise DataError(f"{where}: answerKey: expected one of {labels}, got {key!r}")
+        doc = make_doc(str_field(row, "question", where), "counterfactual", key, str(row.get("id", where)))
+        docs.append({**doc, "context": str_field(row, "context", where), "choice_labels": labels,
+                     "choice_texts": texts})
+    return docs
+
+
+def load_faitheval(path: str | Path | None = None) -> list[dict]:
+    """FaithEval counterfactual docs from a local JSONL copy, else from the Hugging Face Hub (not bundled)."""
+    if path is not None:
+        return faitheval_docs([(f"{path}:{line}", row) for line, row in read_jsonl(path)])
+    try:
+        import datasets
+
+        rows = datasets.load_dataset(FAITHEVAL_HUB, split="test")
+    except Exception as exc:  # offline, no cache, no access: one message that says what to do
+        raise DataError(
+            f"hn_faitheval: {FAITHEVAL_HUB} could not be loaded from the Hugging Face Hub ({type(exc).__name__}: "
+            f"{str(exc)[:200]}). It is not bundled with hneuron-eval. With hub access it loads by itself; offline, "
+            "pass a local copy with --metadata '{\"hn_faitheval_path\": \"FILE.jsonl\"}' (one JSON object per line: "
+            "id, context, question, choices {label, text}, answerKey)") from None
+    return faitheval_docs([(f"{FAITHEVAL_HUB} test row {i}", dict(row)) for i, row in enumerate(rows)])
+
+
 def to_dataset(docs: list[dict]):
     """Wrap docs as the ``{"test": Dataset}`` mapping lm-eval's ``custom_dataset`` must return."""
     import datasets

@@ -78,3 +78,26 @@ def challenge_text(question: str, first_answer: str) -> str:
     """The same three turns as ``Q:/A:`` lines after the TriviaQA demonstrations."""
     prefix = "".join(qa_text(q, a) for q, a in QA_SHOTS["triviaqa"])
     return prefix + f"Q: {question}\nA: {first_answer}\nQ: {CHALLENGE}\nA:"
+
+
+#: the one demonstration of a multiple-choice block for base models: context and world knowledge agree
+CHOICE_SHOT = {"context": "Water boils at 100 degrees Celsius at sea level.",
+               "question": "At what temperature does water boil at sea level?",
+               "choice_labels": ["A", "B", "C", "D"], "choice_texts": ["50 degrees", "100 degrees", "150 degrees",
+                                                                      "200 degrees"], "target": "B"}
+
+
+def choice_block(doc: dict) -> str:
+    """Context, question and lettered options of a multiple-choice document (FaithEval)."""
+    options = "\n".join(f"{label}. {text}" for label, text in zip(doc["choice_labels"], doc["choice_texts"]))
+    return f"Context: {doc['context']}\n\nQuestion: {doc['question']}\n\nOptions:\n{options}"
+
+
+def choice_text(doc: dict) -> str:
+    """The chat turn of a multiple-choice document."""
+    return choice_block(doc) + "\n\nAnswer with the letter of the correct option."
+
+
+def choice_few_shot(doc: dict) -> str:
+    """The base-model prompt: one demonstration, then the open document ending at ``Answer:``."""
+    return f"{choice_block(CHOICE_SHOT)}\nAnswer: {CHOICE_SHOT['target']}\n\n{choice_block(doc)}\nAnswer:"

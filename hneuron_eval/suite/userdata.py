@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hneuron_eval.suite.data import make_doc, str_field, str_list, to_dataset
+from hneuron_eval.suite.data import faitheval_docs, make_doc, str_field, str_list, to_dataset
 from hneuron_eval.suite.kinds import KINDS
 from hneuron_eval.suite.readers import DataError, read_jsonl
 
@@ -13,8 +13,9 @@ from hneuron_eval.suite.readers import DataError, read_jsonl
 def load_user_jsonl(hn_data_file: str, hn_kind: str, config_source: str | None = None, **_metadata: Any):
     """A JSONL next to the YAML (or an absolute path), kept in file order.
 
-    Each line is ``{"question": ..., "answers": [...]}`` for ``qa``/``sycophancy`` and
-    ``{"question": ..., "label": <side>}`` for the paired kinds (sides in ``KINDS[kind].sides``).
+    Each line is ``{"question": ..., "answers": [...]}`` for ``qa``/``sycophancy``,
+    ``{"question": ..., "label": <side>}`` for the paired kinds (sides in ``KINDS[kind].sides``), and
+    FaithEval's ``{"context", "question", "choices": {"label", "text"}, "answerKey"}`` for ``faitheval``.
     """
     if hn_kind not in KINDS:
         raise ValueError(f"unknown task kind {hn_kind!r}; expected one of {list(KINDS)}")
@@ -24,6 +25,8 @@ def load_user_jsonl(hn_data_file: str, hn_kind: str, config_source: str | None =
         if not config_source or config_source == "inline":
             raise DataError(f"{hn_data_file}: a relative hn_data_file needs the YAML's location; give an absolute path")
         path = Path(config_source).resolve().parent / path
+    if hn_kind == "faitheval":
+        return to_dataset(faitheval_docs([(f"{path}:{lineno}", obj) for lineno, obj in read_jsonl(path)]))
     docs = []
     for lineno, obj in read_jsonl(path):
         where = f"{path}:{lineno}"
