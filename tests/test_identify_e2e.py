@@ -14,6 +14,12 @@ from hneuron_eval.core.masks import NeuronMask
 from hneuron_eval.identify import questions as D
 from hneuron_eval.identify.fitting import pick_c
 
+
+def monitor_baselines():
+    from hneuron_eval.harness.baselines import BASELINES
+
+    return BASELINES
+
 COMMON = ["paris", "london", "mars", "venus", "red"]
 
 
@@ -143,6 +149,8 @@ def test_identify_end_to_end(tiny_run, capsys):
     assert res_x.shape == (len(test_y), 2 * 32)  # 2 layers x d_model 32
     assert roc_auc_score(test_y, residual.decision_function(res_x)) == pytest.approx(tqa["residual"]["auroc"])
     assert "residual" in sets["nonexist"]
+    assert set(tqa["output_only"]) >= set(monitor_baselines()) and tqa["output_only"]["responses"] == len(test_y)
+    assert "| perplexity |" in md  # the output-only baselines' table
     watched = HNeuronLM(pretrained=str(tiny_run / "model"), device="cpu", dtype="float32",
                         detector=str(out / "detectors" / "h-neurons"),
                         detector_controls=str(out / "detectors" / "[ar][le]*"))  # all-neurons, residual

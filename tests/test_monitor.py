@@ -371,3 +371,28 @@ def test_residual_probe_of_another_width_is_refused(tiny_llama_dir, tmp_path):
     save_residual_probe(tmp_path, tiny_llama_dir.name, d_model=8)
     with pytest.raises(DetectorError, match=r"n_features_in 16 != \d+ \(2 layers x d_model \d+\)"):
         lm(tiny_llama_dir, detector=str(tmp_path))
+
+
+def test_teacher_forced_baselines_equal_the_generations_own(tiny_llama_dir, probe_dir):
+    """Identification's output-only baselines (stored responses fed whole) == those read during generation."""
+    from hneuron_eval.harness.baselines import teacher_forced, watch_tokens
+
+    model = lm(tiny_llama_dir, detector=probe_dir)
+    tok, net = model.tokenizer, model.model
+    enc = tok(PROMPTS, return_tensors="pt", padding=True, padding_side="left")
+    width = enc["input_ids"].shape[1]
+    with watch_tokens(net) as rec:
+        out = net.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], max_new_tokens=10,
+                           do_sample=False, pad_token_id=tok.pad_token_id)
+    spans = monitor.answer_spans(out, width, model._end_ids, SpanFinder(tok, "span"))
+    rows = [FeatureRow(str(i), enc["input_ids"][i][enc["attention_mask"][i].bool()].tolist(), seq, (start, end))
+            for i, (seq, start, end) in enumerate(spans)]
+    forced = teacher_forced(net, rows, tok.pad_token_id, batch_size=2)
+    compared = 0
+    for i, (seq, start, end) in enumerate(spans):
+        live, _ = rec.statistics(i, seq, start, end)
+        assert (live is None) == (forced[i] is None)
+        if live is not None:
+            assert live == pytest.approx(forced[i], rel=1e-4, abs=1e-5)
+            compared += 1
+    assert compared >= 2

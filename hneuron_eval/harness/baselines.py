@@ -91,10 +91,42 @@ class TokenRecording:
                 note = "last answer token's probability unknown (not fed back, not the most probable)"
         if not lps:
             return None, note
-        mean = float(np.mean(lps))
-        return {"mean_logprob": mean, "min_logprob": float(np.min(lps)),
-                "mean_entropy": float(np.mean(self.entropy[row][start:end])), "perplexity": math.exp(-mean),
-                "answer_tokens": float(end - start)}, note
+        return span_statistics(lps, self.entropy[row][start:end]), note
+
+
+def span_statistics(logprobs: list[float], entropies: list[float]) -> dict[str, float]:
+    """The baselines of one answer span from its tokens' log-probabilities and entropies (the one formula)."""
+    mean = float(np.mean(logprobs))
+    return {"mean_logprob": mean, "min_logprob": float(np.min(logprobs)),
+            "mean_entropy": float(np.mean(entropies)), "perplexity": math.exp(-mean),
+            "answer_tokens": float(len(entropies))}
+
+
+def teacher_forced(model: nn.Module, rows: list, pad_id: int = 0, batch_size: int = 8) -> list[dict[str, float] | None]:
+    """The baselines of stored responses (``core.cett.FeatureRow``), fed whole: one forward pass per batch.
+
+    Identification's evaluation sets score them so, as the harness scores its own generations:
+    token k's log-probability and entropy come from the distribution at the position before it.
+    """
+    from hneuron_eval.core.cett import CETTExtractor
+
+    batcher = CETTExtractor(model, padding_side="right", pad_id=pad_id)
+    out: list[dict[str, float] | None] = []
+    for k in range(0, len(rows), batch_size):
+        chunk = rows[k:k + batch_size]
+        t = {key: v.to(batcher.device) for key, v in batcher.batch_tensors(chunk).items()}
+        with torch.inference_mode():
+            logits = model(input_ids=t["input_ids"], attention_mask=t["attention_mask"],
+                           position_ids=t["position_ids"], use_cache=False).logits
+        for i, row in enumerate(chunk):
+            at = torch.tensor(list(row.answer_positions()), dtype=torch.long)
+            if not len(at):
+                out.append(None)
+                continue
+            lp = torch.log_softmax(logits[i, at - 1].float(), dim=-1)
+            chosen = lp[torch.arange(len(at)), t["input_ids"][i, at]].tolist()
+            out.append(span_statistics(chosen, torch.special.entr(lp.exp()).sum(dim=-1).tolist()))
+    return out
 
 
 @contextlib.contextmanager

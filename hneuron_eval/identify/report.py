@@ -108,6 +108,16 @@ def write_report(run: IdentifyRun, command: str) -> dict[str, Any]:
             f"| {COLUMNS[s]} | {h['n']} ({h['n_hallucinated']}) | {_ci(h, 'accuracy')} | {_ci(h, 'auroc', 1)} | "
             f"{_vs_random(h, r)} | {_ci(f, 'accuracy')} | {_ci(f, 'auroc', 1)} | {residual} |"
         )
+    baselines = [b for b in ("mean_logprob", "min_logprob", "mean_entropy", "perplexity")
+                 if any(b in sets.get(s, {}).get("output_only", {}) for s in EVAL_SETS)]
+    if baselines:
+        lines += ["", "Output-only baselines on the same responses (the model's own token probabilities over the "
+                      "answer span, teacher-forced; `hneuron_eval/harness/baselines.py`), AUROC with 95% CI:", "",
+                  "| baseline | " + " | ".join(COLUMNS[s] for s in EVAL_SETS) + " |", "|---|" + "---|" * len(EVAL_SETS)]
+        for b in baselines:
+            cells = [_ci(sets[s]["output_only"][b], "auroc", 1) if "output_only" in sets.get(s, {}) else "-"
+                     for s in EVAL_SETS]
+            lines.append(f"| {b} | " + " | ".join(cells) + " |")
     if "residual" in evaluation:
         res = evaluation["residual"]
         best = next(r for r in res["layers"] if r["layer"] == res["layer"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -295,6 +296,28 @@ def _residual_features(run: IdentifyRun, name: str, records: list[dict[str, Any]
     return meta, np.asarray(ans, dtype=np.float32)
 
 
+def _output_only(run: IdentifyRun, records: list[dict[str, Any]], split: dict[str, Any]) -> dict[str, Any]:
+    """AUROC (95% CI) of each output-only baseline on a balanced split's responses (``harness/baselines.py``)."""
+    from hneuron_eval.core.stats import auroc, auroc_ci
+    from hneuron_eval.harness.baselines import BASELINES, teacher_forced
+
+    model, tok = run.model_and_tokenizer()
+    ids = split["hallucinated"] + split["faithful"]
+    labels = np.array([1] * len(split["hallucinated"]) + [0] * len(split["faithful"]))
+    rows, _ = _rows({r["id"]: r for r in records}, ids, SpanFinder(tok, run.config.answer_tokens))
+    stats = teacher_forced(model, rows, tok.pad_token_id or 0, run.config.feature_batch_size)
+    keep = np.array([s is not None for s in stats])
+    out: dict[str, Any] = {"responses": int(keep.sum()), "no_answer_tokens": int((~keep).sum())}
+    for name, sign in BASELINES.items():
+        v = np.array([sign * s[name] for s in stats if s is not None])
+        pos, neg = v[labels[keep] == 1], v[labels[keep] == 0]
+        both = len(pos) > 0 and len(neg) > 0
+        ci = auroc_ci(pos, neg, run.config.n_boot, run.config.seed) if both else (math.nan, math.nan)
+        out[name] = {"auroc": auroc(pos, neg) if both else None,
+                     "auroc_ci95": None if any(math.isnan(x) for x in ci) else list(ci)}
+    return out
+
+
 def _residual_probe(run: IdentifyRun, train: tuple[list[dict[str, Any]], dict[str, Any]]) -> tuple[Any, list]:
     """The residual-stream baseline probe of the training responses, and the per-layer CV scores that chose it."""
     from hneuron_eval.identify.fitting import residual_probe
@@ -371,6 +394,7 @@ def evaluate(run: IdentifyRun, bioasq: str | None = None) -> dict[str, Any]:
         if len(y):
             X = _residual_features(run, feature_sets[name], *sources[feature_sets[name]])[1]
             results[name]["residual"] = bootstrap_metrics(y, residual.decision_function(X), c.n_boot, c.seed)
+            results[name]["output_only"] = _output_only(run, *sources[feature_sets[name]])
     for name in info:
         results.setdefault(name, {}).update(info[name])
     out = {
