@@ -62,7 +62,8 @@ def scores_of(items: list, col: int, threshold: float | None = 0.5) -> dict:
 def control_kind(probe: str) -> str:
     """What a control detector is, from its folder name as identification saves it (``detectors/<name>``)."""
     name = Path(probe).parent.name
-    return {"all-neurons": "all FFN neurons (L1)", "residual": "residual stream (L2)"}.get(
+    kinds = {"all-neurons": "all FFN neurons (L1)", "probe": "all FFN neurons (L1)", "residual": "residual stream (L2)"}
+    return kinds.get(
         name, "random neurons" if name.startswith("random-seed") else "other")
 
 

@@ -134,7 +134,7 @@ def test_identify_end_to_end(tiny_run, capsys):
     from hneuron_eval.harness.lm_model import HNeuronLM
 
     assert sorted(p.name for p in (out / "detectors").iterdir()) == [
-        "all-neurons", "h-neurons", "random-seed0", "random-seed1", "residual"]
+        "h-neurons", "random-seed0", "random-seed1", "residual"]
     h_detector, _ = HNeuronProbe.load(out / "detectors" / "h-neurons" / "probe")
     test_x = np.load(out / "features" / "test" / "answer.npy")
     test_y = json.loads((out / "features" / "test" / "meta.json").read_text())["labels"]
@@ -153,9 +153,9 @@ def test_identify_end_to_end(tiny_run, capsys):
     assert "| perplexity |" in md  # the output-only baselines' table
     watched = HNeuronLM(pretrained=str(tiny_run / "model"), device="cpu", dtype="float32",
                         detector=str(out / "detectors" / "h-neurons"),
-                        detector_controls=str(out / "detectors" / "[ar][le]*"))  # all-neurons, residual
+                        detector_controls=f"{out / 'detectors' / 're*'};{out / 'probe'}")  # residual, all neurons
     assert len(watched.controls) == 2 and watched.detector.layers
-    assert [c.residual for c in watched.controls] == [False, True]  # all-neurons, residual
+    assert [c.residual for c in watched.controls] == [True, False]  # residual, the L1 probe on all neurons
     # re-running resumes: nothing is sampled or extracted again, the same report comes out
     mtime = (out / "samples" / "train.jsonl").stat().st_mtime_ns
     assert main(args) == 0

@@ -155,8 +155,11 @@ def test_control_detectors_score_the_same_generation(tiny_llama_dir, probe_dir, 
     assert checked >= 2
     assert [c["probe"].split("/")[-2] for c in model.get_model_info()["hneuron_detector"]["controls"]] == [
         "random-seed0", "random-seed1"]
-    with pytest.raises(ValueError, match="matches no probe folder"):
-        lm(tiny_llama_dir, detector=probe_dir, detector_controls=str(tmp_path / "nothing*"))
+    with pytest.raises(ValueError, match="pattern '.*nothing\\*' matches no probe folder"):
+        lm(tiny_llama_dir, detector=probe_dir, detector_controls=f"{tmp_path / 'random-seed*'};{tmp_path / 'nothing*'}")
+    two = lm(tiny_llama_dir, detector=probe_dir,  # ';' joins globs; a folder matched twice is read once
+             detector_controls=f"{tmp_path / 'random-seed1'};{tmp_path / 'random-seed*'}")
+    assert [c.source.parent.name for c in two.controls] == ["random-seed1", "random-seed0"]
 
 
 def test_bad_detectors_refused_before_generation(tiny_llama_dir, tmp_path):

@@ -117,12 +117,11 @@ class CETTExtractor:
 
             return hook
 
-        with forward_hooks(post=[(m, hook_for(i)) for i, m in enumerate(self.layout.down_projs)]), \
-                torch.inference_mode():
-            self.body(
-                input_ids=t["input_ids"],
-                attention_mask=t["attention_mask"],
-                position_ids=t["position_ids"],
-                use_cache=False,
-            )
+        self.run_body(t, [(m, hook_for(i)) for i, m in enumerate(self.layout.down_projs)])
         return ans.reshape(n, L * F).cpu().numpy(), oth.reshape(n, L * F).cpu().numpy()
+
+    def run_body(self, t: dict[str, torch.Tensor], hooks: list) -> None:
+        """One forward pass of the model body over a batch from ``batch_tensors``, with ``hooks`` registered."""
+        with forward_hooks(post=hooks), torch.inference_mode():
+            self.body(input_ids=t["input_ids"], attention_mask=t["attention_mask"], position_ids=t["position_ids"],
+                      use_cache=False)

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from hneuron_eval.core.cett import CETTExtractor, FeatureRow
-from hneuron_eval.core.hooks import forward_hooks
 
 RESIDUAL_DEFINITION = {
     "feature": "hidden state output by a decoder layer (the residual stream), float32",
@@ -60,7 +59,5 @@ class ResidualExtractor:
 
             return hook
 
-        with forward_hooks(post=[(m, hook_for(i)) for i, m in enumerate(self.layout.layers)]), torch.inference_mode():
-            b.body(input_ids=t["input_ids"], attention_mask=t["attention_mask"], position_ids=t["position_ids"],
-                   use_cache=False)
+        b.run_body(t, [(m, hook_for(i)) for i, m in enumerate(self.layout.layers)])
         return ans.reshape(n, L * D).cpu().numpy(), oth.reshape(n, L * D).cpu().numpy()

@@ -335,13 +335,19 @@ def _dtype_choice(pretrained: Any, kwargs: dict[str, Any]) -> DtypeChoice:
     return DtypeChoice("auto", "lm-eval's default: the checkpoint's own dtype")
 
 
-def _control_paths(pattern: str | None) -> list[str]:
-    """Probe folders matching a glob (``.../detectors/random-seed*``); a pattern matching none is an error."""
-    if not pattern:
-        return []
-    found = sorted(glob.glob(pattern))
-    if not found:
-        raise ModelArgsError(f"hneuron-hf: detector_controls={pattern!r} matches no probe folder")
+def _control_paths(patterns: str | None) -> list[str]:
+    """Probe folders matching globs separated by ``;`` (``RUN/detectors/random-seed*;RUN/probe``), in that order.
+
+    A pattern matching none is an error; a folder matched twice is read once.
+    """
+    found: list[str] = []
+    for pattern in (patterns or "").split(";"):
+        if not pattern.strip():
+            continue
+        matched = sorted(glob.glob(pattern.strip()))
+        if not matched:
+            raise ModelArgsError(f"hneuron-hf: detector_controls pattern {pattern.strip()!r} matches no probe folder")
+        found += [m for m in matched if m not in found]
     return found
 
 

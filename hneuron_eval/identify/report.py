@@ -123,7 +123,8 @@ def write_report(run: IdentifyRun, command: str) -> dict[str, Any]:
         best = next(r for r in res["layers"] if r["layer"] == res["layer"])
         lines += ["", f"Residual stream: {res['detector']}: layer {res['layer']} (CV AUROC {best['cv_auroc']:.3f} "
                       f"± {best['cv_auroc_se']:.3f}; per-layer scores in evaluation.json). "
-                      "Detectors saved under `detectors/` (h-neurons, random-seed*, all-neurons, residual) load as "
+                      "Detectors saved under `detectors/` (h-neurons, random-seed*, residual) and the L1 probe "
+                      "`probe/` load as "
                       "`detector=` / `detector_controls=` of `hneuron-hf`."]
     neurons = info["num_layers"] * info["d_ff"]
     lines += [

@@ -254,12 +254,12 @@ def _eval_questions(run: IdentifyRun, name: str, bioasq: str | None) -> tuple[li
 
 
 def _save_detectors(run: IdentifyRun, header: dict[str, Any], h_probe: Any, mask: Any, random_probes: list,
-                    controls: list, full: Any, residual: Any) -> None:
-    """The compared detectors as probe folders: ``h-neurons``, ``random-seed<k>``, ``all-neurons``, ``residual``.
+                    controls: list, residual: Any) -> None:
+    """The compared detectors as probe folders: ``h-neurons``, ``random-seed<k>``, ``residual``.
 
     ``hneuron-hf`` loads them as ``detector=`` / ``detector_controls=``, so that the comparison
-    of H-neurons with random neurons, with the L1 probe on all FFN neurons and with the
-    residual-stream probe can be repeated inside lm-eval on its own generations.
+    of H-neurons with random neurons, with the L1 probe on all FFN neurons (``probe/`` itself,
+    kept once) and with the residual-stream probe can be repeated inside lm-eval.
     """
     import shutil
 
@@ -275,9 +275,6 @@ def _save_detectors(run: IdentifyRun, header: dict[str, Any], h_probe: Any, mask
             "contrast": contrast_of(header), "answer_rule": header["answer_rule"], "neurons": name,
             "mask_sha256": neurons.sha256(), "detector": "L2 logistic regression (C=1, standardised) on the CETT "
             "of these neurons, trained on the run's training responses", "command": run.command})
-    full.save(run.path("detectors", "all-neurons", "probe"), run.identity(), {
-        "contrast": contrast_of(header), "answer_rule": header["answer_rule"], "neurons": "all-neurons",
-        "detector": f"the run's L1 probe on all FFN neurons (C={header['chosen_C']:g})", "command": run.command})
     residual.save(run.path("detectors", "residual", "probe"), run.identity(), {
         "contrast": "1-vs-1", "answer_rule": header["answer_rule"], "neurons": "residual",
         "input_definition": RESIDUAL_DEFINITION, "layer": int(residual.features[0]) // run.residual_width(),
@@ -358,7 +355,7 @@ def evaluate(run: IdentifyRun, bioasq: str | None = None) -> dict[str, Any]:
     splits = json.loads(run.path("splits.json").read_text())
     sources = {name: (read_records(run.path("samples", f"{name}.jsonl")), splits[name]) for name in ("train", "test")}
     residual, layers = _residual_probe(run, sources["train"])
-    _save_detectors(run, header, h_probe, mask, random_probes, controls, full, residual)
+    _save_detectors(run, header, h_probe, mask, random_probes, controls, residual)
 
     sets, info = {}, {}
     _, te_ans, _, te_y = load_features(run, "test")

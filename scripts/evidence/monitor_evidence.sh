@@ -12,7 +12,7 @@ out=results/monitor/$model
 mkdir -p "$out"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 cmd=(lm_eval --model hneuron-hf
-     --model_args "pretrained=$model,detector=$run/detectors/h-neurons,detector_controls=$run/detectors/[!h]*"
+     --model_args "pretrained=$model,detector=$run/detectors/h-neurons,detector_controls=$run/detectors/[!h]*;$run/probe"
      --tasks "${TASKS:-hn_triviaqa,hn_nq_open}" --limit "$limit" --batch_size "${BATCH_SIZE:-64}" --seed 0
      --log_samples --output_path "$out/lm_eval" "$@")
 record_run "$out/RUN.txt" "$out/lm_eval.log" "${cmd[@]}"
