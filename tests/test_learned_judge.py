@@ -13,7 +13,14 @@ from hneuron_eval import cli, judges
 from hneuron_eval.judges import RULE
 from hneuron_eval.judges.check import evaluate, passes, rate
 from hneuron_eval.judges.labels import LabelFileError, Labelled, blind_id, blind_row, read_labels, read_many
-from hneuron_eval.judges.learned import BUNDLED, JudgeFileError, LearnedJudge, fit_judge
+from hneuron_eval.judges.learned import (
+    BUNDLED,
+    JudgeFileError,
+    LearnedJudge,
+    features_of,
+    fit_judge,
+    pooled_scores,
+)
 from hneuron_eval.suite.kinds import classify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,6 +154,30 @@ def test_learned_judge_learns_what_the_rules_miss_and_round_trips(toy_judge):
     assert all(set(f) == {"feature", "value", "push"} for f in why["features"])
 
 
+def test_pooled_models_feed_every_group(toy_judge, tmp_path):
+    judge, folder = toy_judge
+    assert judge.info["pooled"]["degenerate"]["positives"] == 30  # 20 + 10 salads of 90 rows
+    assert judge.info["pooled"]["degenerate"]["rows"] == 90 and set(judge.pooled) == {"degenerate"}
+    assert "pooled:degenerate" in judge.groups["qa"].dense_names
+    doc = _qa_doc("Which city is number 900?", ["Paris"])
+    salad, answer = (features_of("qa", doc, t) for t in ("meas non non non", "Paris."))
+    assert pooled_scores(judge.pooled["degenerate"], [salad])[0] > 0 > pooled_scores(judge.pooled["degenerate"],
+                                                                                        [answer])[0]
+    why = judge.explain("qa", doc, "meas non non non")
+    assert "pooled:degenerate" in {f["feature"] for f in why["features"]}
+    header = json.loads((folder / "judge.json").read_text())
+    del header["pooled"]
+    shutil.copytree(folder, tmp_path / "j")
+    (tmp_path / "j" / "judge.json").write_text(json.dumps(header))
+    with pytest.raises(JudgeFileError, match=r"judge.json: its models read \['pooled:degenerate'\] but the file has "
+                                             r"pooled models for \[\] only"):
+        LearnedJudge.load(tmp_path / "j")
+    header["format"] = "hneuron-eval learned judge 1"
+    (tmp_path / "j" / "judge.json").write_text(json.dumps(header))
+    with pytest.raises(JudgeFileError, match=r"format 'hneuron-eval learned judge 1', expected 'hneuron-eval learned"):
+        LearnedJudge.load(tmp_path / "j")
+
+
 def test_learned_judge_files_are_checked(toy_judge, tmp_path):
     _, folder = toy_judge
     copy = tmp_path / "j"
@@ -176,6 +207,7 @@ def test_a_group_where_the_rules_did_better_keeps_the_rules():
             for i, (text, label) in enumerate([("I don't know.", "declined"), ("Yes, it will.", "answered")] * 10)]
     judge = fit_judge(rows, Cs=(1.0,), class_weights=(None,), min_df=1)
     assert judge.groups["selfaware"] is None and judge.info["groups"]["selfaware"]["use"] == "rules"
+    assert not judge.pooled and judge.info["pooled"]["degenerate"]["use"].startswith("none")  # no row degenerate
     assert judge.explain("selfaware", rows[0].doc, "I don't know.")["decided_by"].startswith("rules")
 
 

@@ -204,10 +204,8 @@ def test_the_rules_count_a_plain_decline_as_abstention(loaded):
     assert [classify("qa", doc, text, judges.RULE) for text in PLAIN_DECLINES] == ["declined"] * 3
 
 
-@pytest.mark.xfail(strict=True, reason="known defect of the learned judge (learned-1.ad248c3be2, and still "
-                   "learned-1.9ce7a52242 with its plain_decline feature): its QA model calls a bare 'I don't know.' "
-                   "hallucinated, for want of such labels (results/judges/README.md)")
 def test_the_learned_judge_counts_a_plain_decline_as_abstention(loaded):
+    """The learned judges before learned-1.84558d0e0c called a bare 'I don't know.' hallucinated (a strict xfail)."""
     task = loaded["hn_triviaqa"]  # scored by the default judge
     doc = dict(task.test_docs()[0])
     assert [task.process_results(doc, [text])["abstention_rate"] for text in PLAIN_DECLINES] == [1.0] * 3

@@ -11,4 +11,5 @@ hneuron-eval rescore --in-place --judge "$judge" \
   $T/smollm2-135m-instruct_chat_limit400_overcompliance_H-alpha2 $T/smollm2-135m-instruct_chat_limit400_overcompliance_random-alpha0 \
   $S/smollm2-135m-instruct $S/gemma-3-270m $S/smollm2-135m-instruct-4tasks $S/gemma-3-270m-4tasks \
   results/monitor/smollm2-135m-instruct/lm_eval \
-  results/judges/round4/sweeps/smollm2-135m-instruct results/judges/round4/sweeps/gemma-3-270m
+  results/judges/round4/sweeps/smollm2-135m-instruct results/judges/round4/sweeps/gemma-3-270m \
+  results/judges/round5/sweeps/smollm2-135m-instruct results/judges/round5/sweeps/gemma-3-270m
