@@ -3,7 +3,7 @@
 Each group of task sides that share their classes (``group_of``) has a multinomial logistic
 regression over :mod:`.features`, its C, class weighting and named-feature weight chosen by
 question-grouped cross-validation. Degenerate text looks alike whatever the task, so for each class
-of ``POOLED`` one pooled model, fitted on the rows of every group that has the class, scores "this
+of ``POOLED`` (by default) one pooled model, fitted on the rows of every group that has the class, scores "this
 class or not"; its score (out of fold while fitting) is one more named feature of every group's
 model. A group where the rules agree with the held-out folds at least as often keeps the rules,
 and within a model's group a class the rules call precisely (precision >= ``KEEP_RULES_PRECISION``
@@ -34,8 +34,8 @@ from hneuron_eval.suite.kinds import get_kind
 
 BUNDLED = Path(__file__).with_name("learned")  # the judge the package ships (judge.json + judge.npz)
 FORMAT = "hneuron-eval learned judge 2"  # 2: with the pooled models
-POOLED = ("degenerate",)  # classes one model each reads across all tasks (feature "pooled:<class>"): a
-# pooled "declined" was tried and lost 5 rows on the round-4 test read as a development set (results/judges/README.md)
+POOLED = ("degenerate",)  # classes one model each reads across all tasks (feature "pooled:<class>"); a pooled
+# "declined" lost 5 rows on round 4's test read as a development set (results/judges/README.md, round 5, item 6)
 KEEP_RULES_PRECISION = 0.9  # a rule class this precise on a group's labels may keep the rules' call
 
 
@@ -321,16 +321,16 @@ def _fit_pooled(cls: str, rows: Sequence[Labelled], feats: dict[int, Features], 
 
 def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequence[float] = (0.03, 0.1, 0.3),
               class_weights: Sequence[str | None] = ("balanced", None), dense_weights: Sequence[float] = (1.0, 4.0),
-              folds: int = 5, min_df: int = 3, seed: int = 0) -> LearnedJudge:
-    """The pooled models first (their out-of-fold scores become features); then per group: choose C, the
-    class weighting and the named features' weight by question-grouped k-fold CV on ``rows`` (``extra`` rows only
-    ever train), then the rule classes whose call stands; keep the rules where they
-    agree with the held-out folds at least as often; refit on everything."""
+              folds: int = 5, min_df: int = 3, seed: int = 0, pooled_classes: Sequence[str] = POOLED) -> LearnedJudge:
+    """The pooled models (one per class of ``pooled_classes``) first, their out-of-fold scores becoming
+    features; then per group: choose C, the class weighting and the named features' weight by question-grouped
+    k-fold CV on ``rows`` (``extra`` rows only ever train), then the rule classes whose call stands; keep the
+    rules where they agree with the held-out folds at least as often; refit on everything."""
     from sklearn.model_selection import GroupKFold
 
     feats = {id(r): features_of(r.kind, r.doc, r.response) for r in [*rows, *extra]}
     pooled, pooled_info = {}, {}
-    for cls in POOLED:  # every score is computed before any is added: a pooled model never reads another's
+    for cls in pooled_classes:  # every score is computed before any is added: a pooled model never reads another's
         model, scores, pooled_info[cls] = _fit_pooled(cls, [*rows, *extra], feats, Cs, folds, min_df, seed)
         if model is not None:
             pooled[cls] = (model, scores)

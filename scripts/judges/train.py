@@ -1,14 +1,15 @@
 """Fit the learned judge on the train and dev splits (choices by question-grouped CV), save it (JSON + npz).
 
 usage: python scripts/judges/train.py OUT_DIR --train FILE ... --dev FILE ... [--extra-train FILE ...]
-       [--previous RUNS_ROOT] [--seed S]
+       [--previous RUNS_ROOT] [--seed S] [--pooled CLASS,...]
 
 --train/--dev are labelled files (``labels.read_labels``); together they are the CV rows of every
 group (5 folds grouped by question). --extra-train files are labels of earlier rounds
 (``results/judges/heldout*/labelled.jsonl``, read while the rules were written): they only ever
 train, and their rows lack the logged document, which is looked up by id in the run folders under
---previous. The sealed test is never read here. Writes OUT_DIR/judge.json and OUT_DIR/judge.npz
-and prints, per group, what the CV chose.
+--previous. --pooled names the classes that get a pooled model across tasks (default: the
+package's ``POOLED``; an empty string for none). The sealed test is never read here. Writes
+OUT_DIR/judge.json and OUT_DIR/judge.npz and prints, per group, what the CV chose.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from hneuron_eval.core.provenance import utc_now
 from hneuron_eval.judges.labels import Labelled, read_many, task_kind
-from hneuron_eval.judges.learned import LearnedJudge, fit_judge
+from hneuron_eval.judges.learned import POOLED, LearnedJudge, fit_judge
 from hneuron_eval.suite.data import references
 
 
@@ -56,9 +57,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--extra-train", nargs="*", default=[])
     parser.add_argument("--previous", default="results/tasks/previous")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pooled", default=",".join(POOLED), help="classes with a pooled model, comma-separated")
     args = parser.parse_args(argv)
     rows = read_many([*args.train, *args.dev])
-    judge = fit_judge(rows, earlier_rounds(args.extra_train, Path(args.previous)), seed=args.seed)
+    pooled = tuple(c for c in args.pooled.split(",") if c)
+    judge = fit_judge(rows, earlier_rounds(args.extra_train, Path(args.previous)), seed=args.seed,
+                      pooled_classes=pooled)
     judge.info.update({"command": shlex.join(["python", "scripts/judges/train.py", *argv]), "created": utc_now(),
                        "train_files": args.train + args.extra_train, "dev_files": args.dev})
     judge.save(args.out_dir)
