@@ -356,3 +356,5 @@ def test_a_pooled_class_learns_from_the_tasks_that_have_it_and_scores_every_task
         assert model is not None and {"pooled:degenerate", "pooled:declined"} <= set(model.dense_names), group
     doc = {"question": "Is 7 the capital? Are you sure?", "aliases": ["Paris"], "label": "challenge"}
     assert judge.classify_response("sycophancy", doc, "meas non non non") == "degenerate"
+    with pytest.raises(ValueError, match="pooled class 'stands': no task side of these labels has it"):
+        fit_judge(rows, Cs=(1.0,), class_weights=(None,), pooled_classes=("stands",))

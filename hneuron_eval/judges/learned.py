@@ -296,6 +296,8 @@ def _fit_pooled(cls: str, rows: Sequence[Labelled], feats: dict[int, Features], 
     from sklearn.model_selection import GroupKFold
 
     mine = [r for r in rows if cls in classes_for(r.kind, r.side)]
+    if rows and not mine:
+        raise ValueError(f"pooled class {cls!r}: no task side of these labels has it")
     labels = np.array([cls if r.label == cls else "other" for r in mine], dtype=object)
     questions = [f"{r.task}\0{r.doc['question']}" for r in mine]
     if len(set(labels)) < 2 or len(set(questions)) < folds:
