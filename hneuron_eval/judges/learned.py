@@ -296,8 +296,6 @@ def _fit_pooled(cls: str, rows: Sequence[Labelled], feats: dict[int, Features], 
     from sklearn.model_selection import GroupKFold
 
     mine = [r for r in rows if cls in classes_for(r.kind, r.side)]
-    if rows and not mine:
-        raise ValueError(f"pooled class {cls!r}: no task side of these labels has it")
     labels = np.array([cls if r.label == cls else "other" for r in mine], dtype=object)
     questions = [f"{r.task}\0{r.doc['question']}" for r in mine]
     if len(set(labels)) < 2 or len(set(questions)) < folds:
@@ -330,6 +328,10 @@ def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequ
     rules where they agree with the held-out folds at least as often; refit on everything."""
     from sklearn.model_selection import GroupKFold
 
+    sides = {(r.kind, r.side) for r in [*rows, *extra]}
+    for cls in pooled_classes:  # refused before any feature is computed
+        if sides and not any(cls in classes_for(kind, side) for kind, side in sides):
+            raise ValueError(f"pooled class {cls!r}: no task side of these labels has it")
     feats = {id(r): features_of(r.kind, r.doc, r.response) for r in [*rows, *extra]}
     pooled, pooled_info = {}, {}
     for cls in pooled_classes:  # every score is computed before any is added: a pooled model never reads another's

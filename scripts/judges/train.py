@@ -59,10 +59,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pooled", default=",".join(POOLED), help="classes with a pooled model, comma-separated")
     args = parser.parse_args(argv)
-    rows = read_many([*args.train, *args.dev])
     pooled = tuple(c for c in args.pooled.split(",") if c)
-    judge = fit_judge(rows, earlier_rounds(args.extra_train, Path(args.previous)), seed=args.seed,
-                      pooled_classes=pooled)
+    try:
+        rows = read_many([*args.train, *args.dev])
+        judge = fit_judge(rows, earlier_rounds(args.extra_train, Path(args.previous)), seed=args.seed,
+                          pooled_classes=pooled)
+    except ValueError as exc:  # a bad label file or option: one line, nothing written
+        raise SystemExit(f"train.py: {exc}") from None
     judge.info.update({"command": shlex.join(["python", "scripts/judges/train.py", *argv]), "created": utc_now(),
                        "train_files": args.train + args.extra_train, "dev_files": args.dev})
     judge.save(args.out_dir)
