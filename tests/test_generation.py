@@ -149,6 +149,22 @@ def test_sampling_is_seeded_and_top_k_one_is_greedy():
     assert not torch.equal(draw(0), draw(1))
 
 
+@pytest.mark.parametrize("temperature,top_k,top_p", [(1.0, 50, 0.9), (0.7, 50, 0.9), (1.3, 10, 1.0), (1.0, 3, 0.5)])
+def test_sampling_from_the_top_k_candidates_is_warps_distribution(temperature, top_k, top_p):
+    sampling = Sampling(temperature, top_k, top_p)
+    scores = torch.randn(8, 1000, generator=torch.Generator().manual_seed(top_k)) * 3
+    probs, ids = sampling.candidates(scores)
+    assert ids is not None and ids.shape == (8, 2 * top_k)
+    full = torch.zeros_like(scores).scatter(1, ids, probs)
+    torch.testing.assert_close(full, torch.softmax(sampling.warp(scores), dim=-1), rtol=1e-5, atol=1e-7)
+    scores[:, :300] = scores.max() + 1  # 300 tied best scores: warp keeps them all, more than the candidates
+    probs, ids = sampling.candidates(scores)
+    assert ids is None
+    torch.testing.assert_close(probs, torch.softmax(sampling.warp(scores), dim=-1))
+    tokens = sampling.draw(torch.randn(4, 1000), torch.Generator().manual_seed(0))
+    assert tokens.shape == (4,) and tokens.dtype == torch.long
+
+
 def test_hooks_see_which_rows_each_call_holds():
     """active_rows() names each call's rows in the original batch; a row's activations are its batch-1 ones."""
     model, enc = make_model("llama"), encoded()

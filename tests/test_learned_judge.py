@@ -178,6 +178,39 @@ def test_pooled_models_feed_every_group(toy_judge, tmp_path):
         LearnedJudge.load(tmp_path / "j")
 
 
+def test_a_pooled_override_decides_above_its_margin_and_round_trips(toy_judge, tmp_path):
+    judge, folder = toy_judge
+    info = judge.info["groups"]["qa"]
+    gains = {float(t): g for t, g in info["override_cv_hit_gain"]["degenerate"].items()}
+    assert set(gains) == set(judge.info["override_margins"]) and len(gains) == 5
+    best = max(gains, key=lambda t: (gains[t], t))
+    assert info["override"] == ({"degenerate": best} if gains[best] > 0 else {})
+    doc = _qa_doc("Which city is number 901?", ["Paris"])
+    assert judge.classify_response("qa", doc, "Lyon 901.") == "hallucinated"
+    copy = tmp_path / "j"
+    shutil.copytree(folder, copy)
+    header = json.loads((copy / "judge.json").read_text())
+    header["groups"]["qa"]["override"] = {"degenerate": -1e9}  # every margin is above it
+    (copy / "judge.json").write_text(json.dumps(header))
+    forced = LearnedJudge.load(copy)
+    assert forced.groups["qa"].override == {"degenerate": -1e9}
+    assert forced.classify_response("qa", doc, "Lyon 901.") == "degenerate"
+    assert forced.classify_response("qa", doc, "Paris.") == "correct"  # a kept rule class comes first
+    why = forced.explain("qa", doc, "Lyon 901.")
+    assert why["class"] == "degenerate" and why["decided_by"].startswith("pooled 'degenerate' model")
+    header["format"], header["groups"]["qa"]["override"] = "hneuron-eval learned judge 2", {}  # format 2: none
+    (copy / "judge.json").write_text(json.dumps(header))
+    assert LearnedJudge.load(copy).classify_response("qa", doc, "Lyon 901.") == "hallucinated"
+    header["groups"]["qa"]["override"] = {"declined": 0.0}  # a class with no pooled model
+    (copy / "judge.json").write_text(json.dumps(header))
+    with pytest.raises(JudgeFileError, match=r"its models read \['pooled:declined', 'pooled:degenerate'\] but the "
+                                             r"file has pooled models for \['degenerate'\] only"):
+        LearnedJudge.load(copy)
+    plain = fit_judge(_toy_rows(60), Cs=(1.0,), class_weights=(None,), min_df=1, override_margins=())
+    assert plain.groups["qa"].override == {} and plain.info["groups"]["qa"]["override_cv_hit_gain"] == {
+        "degenerate": {}}
+
+
 def test_learned_judge_files_are_checked(toy_judge, tmp_path):
     _, folder = toy_judge
     copy = tmp_path / "j"

@@ -96,6 +96,16 @@ def test_bad_tasks_and_limits_are_refused_before_the_folder_exists(tiny_llama_di
     assert (tmp_path / "out" / "hneurons-alpha0").is_dir()
 
 
+def test_the_suites_own_tasks_are_found_without_lm_evals_whole_index(task_dir):
+    ours = sweep._task_manager(["hn_triviaqa", "hneuron"], None)
+    assert "hn_selfaware" in ours.all_tasks and "arc_easy" not in ours.all_tasks  # the suite's folder only
+    assert ours.load(["hneuron"])["tasks"]  # its groups load from that index alone
+    mixed = sweep._task_manager(["hn_triviaqa", "arc_easy"], None)
+    assert {"hn_triviaqa", "arc_easy"} <= set(mixed.all_tasks)
+    given = sweep._task_manager(["hn_test_sweep"], str(task_dir))  # --include-path: lm-eval's whole index too
+    assert {"hn_test_sweep", "hn_triviaqa", "arc_easy"} <= set(given.all_tasks)
+
+
 def test_samples_parsed_from_json_or_file(tmp_path):
     assert sweep.parse_samples('{"a": [3, 1]}') == {"a": [3, 1]}
     (tmp_path / "s.json").write_text('{"b": [0]}')

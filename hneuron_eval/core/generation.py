@@ -45,7 +45,8 @@ def active_rows() -> tuple[torch.Tensor, int] | None:
 
 @dataclass(frozen=True)
 class Sampling:
-    """Multinomial sampling after HF's temperature, top-k and top-p warpers, in that order (as ``generate``)."""
+    """Multinomial sampling after HF's temperature, top-k and top-p warpers, in that order (as ``generate``);
+    with top-k, drawn from the candidates only, the same distribution."""
 
     temperature: float = 1.0
     top_k: int = 0
@@ -61,6 +62,32 @@ class Sampling:
         if self.top_p < 1.0:
             scores = TopPLogitsWarper(self.top_p)(None, scores)
         return scores
+
+    def candidates(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(probabilities, their token ids or None for the whole vocabulary): ``warp``'s distribution, on the
+        top-k candidates only where top-k applies (sorting and drawing from the full vocabulary cost more
+        than a decode step's matrix products in bfloat16)."""
+        width = min(2 * self.top_k, scores.shape[-1])
+        if not self.top_k or width == scores.shape[-1]:
+            return torch.softmax(self.warp(scores), dim=-1), None
+        from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+        if self.temperature != 1.0:
+            scores = TemperatureLogitsWarper(self.temperature)(None, scores)
+        values, ids = torch.topk(scores, width, dim=-1)
+        kth = values[:, self.top_k - 1:self.top_k]
+        if bool((values[:, -1:] >= kth).any()):  # ties at the k-th score run past the candidates (warp keeps ties)
+            return torch.softmax(self.warp(scores), dim=-1), None
+        values = values.masked_fill(values < kth, -float("inf"))
+        if self.top_p < 1.0:
+            values = TopPLogitsWarper(self.top_p)(None, values)
+        return torch.softmax(values, dim=-1), ids
+
+    def draw(self, scores: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """One sampled token id per row."""
+        probs, ids = self.candidates(scores)
+        picked = torch.multinomial(probs, 1, generator=generator)
+        return (picked if ids is None else ids.gather(1, picked)).squeeze(1)
 
 
 @dataclass
@@ -257,8 +284,7 @@ def generate(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Te
         if sampling is None:
             token = logits.argmax(dim=-1)
         else:
-            probs = torch.softmax(sampling.warp(logits), dim=-1)
-            token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            token = sampling.draw(logits, generator)
         live = running.alive.nonzero().squeeze(1)
         rows = running.rows[live].tolist()
         out[running.rows[live], torch.tensor([lengths[r] for r in rows], device=device)] = token[live]

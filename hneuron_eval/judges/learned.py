@@ -3,14 +3,16 @@
 Each group of task sides that share their classes (``group_of``) has a multinomial logistic
 regression over :mod:`.features`, its C, class weighting and named-feature weight chosen by
 question-grouped cross-validation. Degenerate text looks alike whatever the task, so for each class
-of ``POOLED`` (by default) one pooled model, fitted on the rows of every group that has the class, scores "this
-class or not"; its score (out of fold while fitting) is one more named feature of every group's
-model. A group where the rules agree with the held-out folds at least as often keeps the rules,
-and within a model's group a class the rules call precisely (precision >= ``KEEP_RULES_PRECISION``
-on the labels) stays the rules' call wherever that does not lose held-out agreement. The judge is
-saved as ``judge.json`` (classes, feature names, vocabularies, what each group uses, how it was
-chosen) and ``judge.npz`` (weights, intercepts, feature scaling): no pickle. ``explain`` lists the
-features that decided one response.
+of ``POOLED`` (by default) one pooled model, fitted on the rows of every group that has the class,
+scores "this class or not"; its score (out of fold while fitting) is one more named feature of
+every group's model, and a group may let a high pooled score decide outright (its ``override``:
+the margin above which that class is called, chosen by CV like the kept rule classes). A group
+where the rules agree with the held-out folds at least as often keeps the rules, and within a
+model's group a class the rules call precisely (precision >= ``KEEP_RULES_PRECISION`` on the
+labels) stays the rules' call wherever that does not lose held-out agreement. The judge is saved as
+``judge.json`` (classes, feature names, vocabularies, what each group uses, how it was chosen) and
+``judge.npz`` (weights, intercepts, feature scaling): no pickle. ``explain`` lists the features
+that decided one response.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +35,12 @@ from hneuron_eval.judges.rules import RULE
 from hneuron_eval.suite.kinds import get_kind
 
 BUNDLED = Path(__file__).with_name("learned")  # the judge the package ships (judge.json + judge.npz)
-FORMAT = "hneuron-eval learned judge 2"  # 2: with the pooled models
+FORMAT = "hneuron-eval learned judge 3"  # 2: with the pooled models; 3: with the pooled overrides
+READABLE = (FORMAT, "hneuron-eval learned judge 2")  # a format-2 file has no overrides
 POOLED = ("degenerate",)  # classes one model each reads across all tasks (feature "pooled:<class>"); a pooled
 # "declined" lost 5 rows on round 4's test read as a development set (results/judges/README.md, round 5, item 6)
 KEEP_RULES_PRECISION = 0.9  # a rule class this precise on a group's labels may keep the rules' call
+OVERRIDE_MARGINS = (0.0, 0.5, 1.0, 1.5, 2.0)  # pooled margins tried as a group's override threshold
 
 
 class JudgeFileError(HNeuronError, ValueError):
@@ -65,6 +69,7 @@ class GroupModel:
     coef: np.ndarray  # (classes, features)
     intercept: np.ndarray
     keep_rules: tuple[str, ...] = ()  # rule classes whose call stands (chosen by CV)
+    override: dict[str, float] = field(default_factory=dict)  # pooled class -> margin above which it is called
 
     def _vectorizers(self) -> dict[str, Any]:
         from sklearn.feature_extraction.text import CountVectorizer
@@ -138,6 +143,9 @@ class LearnedJudge:
         if model is None or ruled in model.keep_rules:
             return ruled
         feats, ngrams = self._features(kind, doc, text, ruled)
+        for cls, margin in model.override.items():
+            if feats[f"pooled:{cls}"] > margin:
+                return cls
         return model.classes[int(np.argmax(model.scores(model.matrix([feats], [ngrams]))[0]))]
 
     def _model(self, kind: str, doc: dict) -> GroupModel | None:
@@ -155,6 +163,10 @@ class LearnedJudge:
         if ruled in model.keep_rules:
             return {"class": ruled, "decided_by": f"rules (their {ruled!r} is kept for this group)"}
         feats, ngrams = self._features(kind, doc, text, ruled)
+        for cls, margin in model.override.items():
+            if feats[f"pooled:{cls}"] > margin:
+                return {"class": cls, "pooled_margin": round(feats[f"pooled:{cls}"], 4),
+                        "decided_by": f"pooled {cls!r} model (margin above this group's override {margin})"}
         x = model.matrix([feats], [ngrams])
         scores = model.scores(x)[0]
         best = int(np.argmax(scores))
@@ -187,7 +199,8 @@ class LearnedJudge:
                 header["groups"][group] = {"use": "rules"}
                 continue
             header["groups"][group] = {"use": "model", "classes": model.classes, "dense": model.dense_names,
-                                       "vocab": model.vocab, "keep_rules": list(model.keep_rules)}
+                                       "vocab": model.vocab, "keep_rules": list(model.keep_rules),
+                                       "override": model.override}
             for part in ("mean", "scale", "coef", "intercept"):
                 arrays[f"{group}::{part}"] = getattr(model, part)
         write_json_atomic(folder / "judge.json", header)
@@ -207,7 +220,7 @@ class LearnedJudge:
             raise JudgeFileError(f"{exc.filename}: no such file (a learned judge is judge.json + judge.npz)") from None
         except ValueError as exc:
             raise JudgeFileError(f"{head}: not JSON ({exc})") from None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
+        if not isinstance(header, dict) or header.get("format") not in READABLE:
             raise JudgeFileError(f"{head}: not a learned judge file of this package (format {header.get('format')!r}, "
                                  f"expected {FORMAT!r})" if isinstance(header, dict) else f"{head}: not a judge file")
         if header.get("feature_version") != FEATURE_VERSION:
@@ -225,7 +238,7 @@ class LearnedJudge:
             except KeyError as exc:
                 raise JudgeFileError(f"{weights}: no array {exc.args[0]!r}") from None
             model = GroupModel(spec["classes"], spec["dense"], spec["vocab"], **parts,
-                               keep_rules=tuple(spec.get("keep_rules", ())))
+                               keep_rules=tuple(spec.get("keep_rules", ())), override=dict(spec.get("override", {})))
             if model.coef.shape != (len(model.classes), len(model.names())):
                 raise JudgeFileError(f"{weights}: {group} weights have shape {model.coef.shape}, "
                                      f"expected {(len(model.classes), len(model.names()))}")
@@ -235,6 +248,7 @@ class LearnedJudge:
                   for group, spec in header["groups"].items()}
         pooled = {cls: model_of(pooled_key(cls), spec) for cls, spec in header.get("pooled", {}).items()}
         read = {n for m in groups.values() if m is not None for n in m.dense_names if n.startswith("pooled:")}
+        read |= {f"pooled:{c}" for m in groups.values() if m is not None for c in m.override}
         if read - {f"pooled:{c}" for c in pooled}:
             raise JudgeFileError(f"{head}: its models read {sorted(read)} but the file has pooled models for "
                                  f"{sorted(pooled)} only")
@@ -321,11 +335,14 @@ def _fit_pooled(cls: str, rows: Sequence[Labelled], feats: dict[int, Features], 
 
 def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequence[float] = (0.03, 0.1, 0.3),
               class_weights: Sequence[str | None] = ("balanced", None), dense_weights: Sequence[float] = (1.0, 4.0),
-              folds: int = 5, min_df: int = 3, seed: int = 0, pooled_classes: Sequence[str] = POOLED) -> LearnedJudge:
+              folds: int = 5, min_df: int = 3, seed: int = 0, pooled_classes: Sequence[str] = POOLED,
+              override_margins: Sequence[float] = OVERRIDE_MARGINS) -> LearnedJudge:
     """The pooled models (one per class of ``pooled_classes``) first, their out-of-fold scores becoming
     features; then per group: choose C, the class weighting and the named features' weight by question-grouped
     k-fold CV on ``rows`` (``extra`` rows only ever train), then the rule classes whose call stands; keep the
-    rules where they agree with the held-out folds at least as often; refit on everything."""
+    rules where they agree with the held-out folds at least as often; refit on everything. The override margin
+    of each pooled class (one of ``override_margins``, or none) is chosen on the same held-out folds, after the
+    kept rule classes."""
     from sklearn.model_selection import GroupKFold
 
     sides = {(r.kind, r.side) for r in [*rows, *extra]}
@@ -343,7 +360,8 @@ def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequ
             feats[key][0][f"pooled:{cls}"] = value
     info: dict[str, Any] = {"rows": len(rows), "extra_train_rows": len(extra), "folds": folds, "Cs": list(Cs),
                             "class_weights": list(class_weights), "dense_weights": list(dense_weights),
-                            "min_df": min_df, "pooled": pooled_info, "groups": {}}
+                            "min_df": min_df, "pooled": pooled_info, "override_margins": list(override_margins),
+                            "groups": {}}
     grid = [(C, w, d) for C in Cs for w in class_weights for d in dense_weights]
     groups: dict[str, GroupModel | None] = {}
     for group in sorted({group_of(r.kind, r.side) for r in [*rows, *extra]}):
@@ -372,7 +390,7 @@ def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequ
                     said_cv[(C, weight, dw)][test_idx] = said
         # ties: the stronger penalty, then the plainer weighting
         best = max(hits, key=lambda k: (hits[k], -k[0], -k[2])) if hits else None
-        keep, kept_info = [], {}
+        keep, kept_info, override, override_gains = [], {}, {}, {}
         if best is not None:
             said = said_cv[best]
             for cls in sorted(set(ruled)):
@@ -384,13 +402,25 @@ def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequ
                 if precision >= KEEP_RULES_PRECISION and gain >= 0:
                     keep.append(cls)
                     said = tried
+            kept = np.isin(ruled, keep)
+            for cls in pooled:
+                if cls not in set(labels):
+                    continue
+                margins = np.array([feats[id(r)][0][f"pooled:{cls}"] for r in mine])
+                gains = {t: int(np.sum(np.where(~kept & (margins > t), cls, said) == labels))
+                         - int(np.sum(said == labels)) for t in override_margins}
+                override_gains[cls] = {str(t): g for t, g in gains.items()}
+                t = max(gains, key=lambda t: (gains[t], t)) if gains else None  # ties: the more cautious margin
+                if t is not None and gains[t] > 0:
+                    override[cls] = t
+                    said = np.where(~kept & (margins > t), cls, said)
             model_hits = int(np.sum(said == labels))
         use_model = best is not None and model_hits > rule_hits
         everything = [*mine, *more]
         groups[group] = (_fit_group([feats[id(r)] for r in everything], [r.label for r in everything], best[0],
                                     best[1], min_df, seed, best[2]) if use_model else None)
         if groups[group] is not None:
-            groups[group].keep_rules = tuple(keep)
+            groups[group].keep_rules, groups[group].override = tuple(keep), override
         info["groups"][group] = {
             "rows": len(mine), "extra_train_rows": len(more), "cv_agreement_rules": rule_hits / len(mine),
             "cv_agreement": {f"C={C},class_weight={w},dense_weight={d}": h / len(mine)
@@ -400,5 +430,6 @@ def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequ
             "dense_weight": best[2] if use_model else None,
             "cv_agreement_chosen": model_hits / len(mine) if best is not None else None,
             "rule_classes": kept_info, "keep_rules": keep if use_model else [],
+            "override": override if use_model else {}, "override_cv_hit_gain": override_gains,
         }
     return LearnedJudge(groups, info, "unsaved", {cls: model for cls, (model, _) in pooled.items()})

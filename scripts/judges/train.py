@@ -1,15 +1,17 @@
 """Fit the learned judge on the train and dev splits (choices by question-grouped CV), save it (JSON + npz).
 
 usage: python scripts/judges/train.py OUT_DIR --train FILE ... --dev FILE ... [--extra-train FILE ...]
-       [--previous RUNS_ROOT] [--seed S] [--pooled CLASS,...]
+       [--previous RUNS_ROOT] [--seed S] [--pooled CLASS,...] [--override-margins M,...]
 
 --train/--dev are labelled files (``labels.read_labels``); together they are the CV rows of every
 group (5 folds grouped by question). --extra-train files are labels of earlier rounds
 (``results/judges/heldout*/labelled.jsonl``, read while the rules were written): they only ever
 train, and their rows lack the logged document, which is looked up by id in the run folders under
 --previous. --pooled names the classes that get a pooled model across tasks (default: the
-package's ``POOLED``; an empty string for none). The sealed test is never read here. Writes
-OUT_DIR/judge.json and OUT_DIR/judge.npz and prints, per group, what the CV chose.
+package's ``POOLED``; an empty string for none); --override-margins the pooled margins CV may choose
+as a group's override threshold (default ``OVERRIDE_MARGINS``; an empty string for no overrides).
+The sealed test is never read here. Writes OUT_DIR/judge.json and OUT_DIR/judge.npz and prints,
+per group, what the CV chose.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from hneuron_eval.core.provenance import utc_now
 from hneuron_eval.judges.labels import Labelled, read_many, task_kind
-from hneuron_eval.judges.learned import POOLED, LearnedJudge, fit_judge
+from hneuron_eval.judges.learned import OVERRIDE_MARGINS, POOLED, LearnedJudge, fit_judge
 from hneuron_eval.suite.data import references
 
 
@@ -58,12 +60,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--previous", default="results/tasks/previous")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pooled", default=",".join(POOLED), help="classes with a pooled model, comma-separated")
+    parser.add_argument("--override-margins", default=",".join(map(str, OVERRIDE_MARGINS)),
+                        help="pooled margins tried as override thresholds, comma-separated")
     args = parser.parse_args(argv)
     pooled = tuple(c for c in args.pooled.split(",") if c)
     try:
+        margins = tuple(float(m) for m in args.override_margins.split(",") if m)
         rows = read_many([*args.train, *args.dev])
         judge = fit_judge(rows, earlier_rounds(args.extra_train, Path(args.previous)), seed=args.seed,
-                          pooled_classes=pooled)
+                          pooled_classes=pooled, override_margins=margins)
     except ValueError as exc:  # a bad label file or option: one line, nothing written
         raise SystemExit(f"train.py: {exc}") from None
     judge.info.update({"command": shlex.join(["python", "scripts/judges/train.py", *argv]), "created": utc_now(),
@@ -75,7 +80,8 @@ def main(argv: list[str]) -> None:
         best = max(info["cv_agreement"].values(), default=float("nan"))
         print(f"  {group:24s} rows {info['rows']:4d} (+{info['extra_train_rows']} train-only)  CV agreement: rules "
               f"{info['cv_agreement_rules']:.3f}, best model {best:.3f}, with the rules' "
-              f"{'/'.join(info['keep_rules']) or 'nothing'} kept {info['cv_agreement_chosen']:.3f} -> {info['use']}")
+              f"{'/'.join(info['keep_rules']) or 'nothing'} kept and overrides {info['override'] or 'none'} "
+              f"{info['cv_agreement_chosen']:.3f} -> {info['use']}")
 
 
 if __name__ == "__main__":
