@@ -1,13 +1,13 @@
 """Pick, per task, documents whose question no labelled file of an earlier round holds (a new sealed test).
 
 usage: python scripts/judges/fresh_samples.py OUT.json --seed S --per-task hn_triviaqa=40,... --seen FILE ...
-       [--min-index N]
+       [--min-index N] [--min-index-for task=N,...]
 
 Every ``--seen`` file is a JSONL of rows with ``task`` and ``question`` (labelled, drawn or
 to-label files of earlier rounds). A document is eligible when its (task, normalised question),
 as ``draw.py`` keys it, is in none of them and its index is at least --min-index (the first
-documents of every task were read while the rules were written); N eligible documents per task
-are drawn at random.
+documents of every task were read while the rules were written; --min-index-for sets it per task,
+for a task whose later documents are all read); N eligible documents per task are drawn at random.
 Writes OUT.json, a ``--samples`` mapping for ``hneuron-eval sweep``, with this command under
 ``_command`` and the counts under ``_counts`` (``sweep`` drops keys starting with ``_``).
 """
@@ -44,22 +44,25 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--per-task", required=True, help="task=N,...: documents drawn per task")
     parser.add_argument("--seen", nargs="+", required=True, help="JSONL files of questions already read")
     parser.add_argument("--min-index", type=int, default=0, help="documents before this index are never drawn")
+    parser.add_argument("--min-index-for", default="", help="task=N,...: --min-index for these tasks")
     args = parser.parse_args(argv)
     from lm_eval.tasks import TaskManager
 
     wanted = {k: int(v) for k, v in (item.split("=") for item in args.per_task.split(","))}
+    floor = {k: int(v) for k, v in (item.split("=") for item in args.min_index_for.split(",") if item)}
     seen = seen_keys(args.seen)
     rng = random.Random(args.seed)
     counts: dict[str, dict[str, int]] = {}
     chosen: dict = {"_command": shlex.join(["python", "scripts/judges/fresh_samples.py", *argv]), "_counts": counts}
     for task, obj in sorted(TaskManager().load(sorted(wanted))["tasks"].items()):
         docs = list(obj.eval_docs)
-        eligible = [i for i, d in enumerate(docs) if i >= args.min_index
+        eligible = [i for i, d in enumerate(docs) if i >= floor.get(task, args.min_index)
                     and (task, normalize_answer(d["question"][-QUESTION_CHARS:])) not in seen]
         if len(eligible) < wanted[task]:
             raise SystemExit(f"{task}: only {len(eligible)} documents have unread questions, {wanted[task]} wanted")
         chosen[task] = sorted(rng.sample(eligible, wanted[task]))
-        counts[task] = {"documents": len(docs), "unread": len(eligible), "drawn": wanted[task]}
+        counts[task] = {"documents": len(docs), "unread": len(eligible), "drawn": wanted[task],
+                        "min_index": floor.get(task, args.min_index)}
         print(f"{task}: {wanted[task]} of {len(eligible)} unread documents (of {len(docs)})")
     write_json_atomic(Path(args.out), chosen)
 
