@@ -30,10 +30,21 @@ def emit(result: dict[str, Any], out: str | None) -> None:
             "python": platform.python_version(),
         },
         "threads": torch.get_num_threads(),
+        "git": _git_state(),
     }
     print(json.dumps(result, indent=2))
     if out:
         write_json_atomic(out, result)
+
+
+def _git_state() -> str:
+    """The commit the benchmark ran from, and whether the package or tasks had uncommitted changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + (" (uncommitted changes)" if git("status", "--porcelain", "--", "../hneuron_eval", "../tasks")
+                     else "")
 
 
 def timed(cmd: list[str], log: Path) -> dict:

@@ -120,7 +120,12 @@ def _judge_time() -> list[str]:
 def _dtype_speed() -> list[str]:
     """The old settings against the new defaults on the same work (``benchmarks/dtype_speed.py``), newest first."""
     lines = []
-    for name, title in (("dtype_speed.json", "float32 with static batches against the defaults"),
+    for name, title in (("dtype_speed_rerun.json", "sampling and the sweep again, after the top-k sampler and the "
+                         "suite-only task index (CPU with AMX)"),
+                        ("dtype_speed.json", "float32 with static batches against the defaults (CPU with AMX, "
+                         "code of a060e30)"),
+                        ("dtype_speed_noamx_2026-12-02.json", "float32 with static batches against the defaults, "
+                         "on a CPU without AMX (written as dtype_speed.json, renamed)"),
                         ("dtype_speed_amx_2026-12-01.json",
                          "float32 against bfloat16, on a CPU with AMX (written as dtype_speed.json, renamed)")):
         path = RESULTS / name
@@ -135,7 +140,8 @@ def _dtype_speed_table(d: dict, name: str, title: str) -> list[str]:
                 f"{d['gemm_gflops']['float32']:.0f} GFLOP/s float32, {d['gemm_gflops']['bfloat16']:.0f} bfloat16"
                 if "settings" in d else "both with static batches")
     lines = ["", f"## {title} (`benchmarks/dtype_speed.py`, `{name}`)", "",
-             f"Command: `{d['command']}`; date {d['date']}; {d['threads']} torch threads; policy here: "
+             f"Command: `{d['command']}`; date {d['date']}; {d['threads']} torch threads; "
+             + (f"git {d['git']}; " if "git" in d else "") + "policy here: "
              f"{d['policy']['dtype']} ({d['policy']['reason']}); {settings}; `--limit {d['limit']}`, sampling of "
              f"{d['questions']} training questions.", "",
              f"| work | float32 s | {new} s | speedup | tokens/s float32 / {new} | useful decode row-steps | "
