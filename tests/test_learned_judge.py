@@ -310,9 +310,10 @@ def test_judge_check_defaults_to_the_sealed_test():
 
 def test_judge_explain_command_prints_the_deciding_features(capsys):
     assert cli.main(["judge-explain", "--task", "hn_triviaqa", "--question", "Capital of France?", "--gold", "Paris",
-                     "--response", "Paris.", "--top", "3"]) == 0
+                     "--response", "Lyon is the capital.", "--top", "3"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["class"] == "correct" and out["judge"].startswith("learned:") and len(out["features"]) <= 3
+    assert out["class"] == "hallucinated" and out["judge"].startswith("learned:") and out["decided_by"] == "model"
+    assert 0 < len(out["features"]) <= 3
     assert cli.main(["judge-explain", "--task", "hn_nope", "--question", "q", "--response", "r"]) == 1
     assert "unknown task 'hn_nope'" in capsys.readouterr().err
     assert cli.main(["judge-explain", "--task", "hn_selfaware", "--side", "real", "--question", "q",
