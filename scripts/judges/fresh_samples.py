@@ -37,6 +37,17 @@ def seen_keys(paths: list[str]) -> set[tuple[str, str]]:
     return keys
 
 
+def task_numbers(option: str, text: str) -> dict[str, int]:
+    """``task=N,...`` as a mapping; anything else is one line naming the option and the item."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        task, _, number = item.partition("=")
+        if not task or not number.isdigit():
+            raise SystemExit(f"fresh_samples.py: {option}: expected task=N, got {item!r}")
+        out[task] = int(number)
+    return out
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
@@ -48,8 +59,8 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     from lm_eval.tasks import TaskManager
 
-    wanted = {k: int(v) for k, v in (item.split("=") for item in args.per_task.split(","))}
-    floor = {k: int(v) for k, v in (item.split("=") for item in args.min_index_for.split(",") if item)}
+    wanted = task_numbers("--per-task", args.per_task)
+    floor = task_numbers("--min-index-for", args.min_index_for)
     seen = seen_keys(args.seen)
     rng = random.Random(args.seed)
     counts: dict[str, dict[str, int]] = {}

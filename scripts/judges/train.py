@@ -65,7 +65,10 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     pooled = tuple(c for c in args.pooled.split(",") if c)
     try:
-        margins = tuple(float(m) for m in args.override_margins.split(",") if m)
+        try:
+            margins = tuple(float(m) for m in args.override_margins.split(",") if m)
+        except ValueError:
+            raise ValueError(f"--override-margins: expected numbers, got {args.override_margins!r}") from None
         rows = read_many([*args.train, *args.dev])
         judge = fit_judge(rows, earlier_rounds(args.extra_train, Path(args.previous)), seed=args.seed,
                           pooled_classes=pooled, override_margins=margins)
