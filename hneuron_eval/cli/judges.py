@@ -10,7 +10,7 @@ from typing import Any
 
 from hneuron_eval.cli.common import HelpFormatter
 
-SEALED_TEST = Path("results/judges/round5/sealed_test.jsonl")  # in a checkout of the project
+SEALED_TEST = Path("results/judges/round6/sealed_test.jsonl")  # in a checkout of the project
 GATE_FAILED = 3  # judge-check's exit status when a --min-* goal is missed (errors exit 1)
 
 
