@@ -300,12 +300,17 @@ def test_judge_check_command_gates_and_refuses_bad_input(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-def test_judge_check_defaults_to_the_sealed_test():
+def test_judge_check_defaults_to_a_sealed_test_the_bundled_judge_never_trained_on():
     from hneuron_eval.cli.judges import SEALED_TEST
 
     rows = read_labels(ROOT / SEALED_TEST)
-    assert len(rows) >= 800 and {r.task for r in rows} == {
-        "hn_triviaqa", "hn_nq_open", "hn_selfaware", "hn_falseqa", "hn_nonexist", "hn_jailbreak", "hn_sycophancy"}
+    assert len(rows) >= 800 and {r.task for r in rows} >= {
+        "hn_triviaqa", "hn_nq_open", "hn_selfaware", "hn_falseqa", "hn_nonexist", "hn_sycophancy"}
+    info = json.loads((ROOT / "hneuron_eval/judges/learned/judge.json").read_text(encoding="utf-8"))["info"]
+    assert SEALED_TEST.as_posix() not in info["train_files"] + info["dev_files"]
+    quality = json.loads((ROOT / "hneuron_eval/judges/quality.json").read_text(encoding="utf-8"))["judges"]
+    learned = judges.get_judge("learned")
+    assert quality[f"{learned.name}:{learned.version}"]["labels"] == SEALED_TEST.as_posix()
 
 
 def test_judge_explain_command_prints_the_deciding_features(capsys):

@@ -10,7 +10,9 @@ from typing import Any
 
 from hneuron_eval.cli.common import HelpFormatter
 
-SEALED_TEST = Path("results/judges/round6/sealed_test.jsonl")  # in a checkout of the project
+# in a checkout of the project: the newest sealed test, never training data for the bundled judge (no jailbreak side:
+# round 6's is the last; a judge not trained on it can be checked there with --labels)
+SEALED_TEST = Path("results/judges/round7/sealed_test.jsonl")
 GATE_FAILED = 3  # judge-check's exit status when a --min-* goal is missed (errors exit 1)
 
 
