@@ -21,8 +21,12 @@ row-steps in decoding (``config.hneuron_decoding`` of the results: rows fed whos
 ended, over all rows fed), the model FLOPs per wall second (2 x parameters x tokens through the
 model, prompts included) as a share of this CPU's measured matrix-product rate in that dtype, and
 the task metrics; per work item the ratio and whether every metric stays within one float32
-standard error (and, for the sweep, whether the same leaderboard cells are significant). Finished
-items are kept in ``--out``: running again resumes (``--fresh`` measures everything again).
+standard error (and, for the sweep, whether the same leaderboard cells are significant). Each
+finished setting is kept in ``--out``: running again resumes (``--fresh`` measures everything again).
+
+``--dtype bfloat16`` makes the new setting use that dtype whatever the policy says: a check of that
+dtype's metrics against float32 on a machine whose policy picks another (its times are then not the
+policy's).
 """
 
 from __future__ import annotations
@@ -199,7 +203,11 @@ def main() -> None:
     p.add_argument("--keep", default=None, help="folder for the runs (default: a temporary one, removed)")
     p.add_argument("--fresh", action="store_true", help="measure every item again, ignoring those in --out")
     p.add_argument("--out", default=None)
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
+                   help="the new setting's dtype instead of the policy's (a metrics check; times are not the policy's)")
     args = p.parse_args()
+    if args.dtype:
+        SETTINGS["default"] = (args.dtype, "compact")
     policy = choose_dtype(None, "cpu")
     resume = args.out and Path(args.out).is_file() and not args.fresh
     previous = json.loads(Path(args.out).read_text(encoding="utf-8")) if resume else {}
@@ -209,9 +217,14 @@ def main() -> None:
         work = Path(args.keep or tmp)
         work.mkdir(parents=True, exist_ok=True)
         for name in args.work:
-            if name in done:
+            if "speedup" in done.get(name, {}):
                 continue
-            item = {setting: run_item(name, setting, work, args.limit, args.questions, rates) for setting in SETTINGS}
+            item = done.setdefault(name, {})
+            for setting in SETTINGS:
+                if setting not in item:
+                    item[setting] = run_item(name, setting, work, args.limit, args.questions, rates)
+                    emit({"policy": policy.to_dict(), "settings": _settings(), "gemm_gflops": rates,
+                          "limit": args.limit, "questions": args.questions, "work": done}, args.out)
             ref, new = item["float32"], item["default"]
             item["speedup"] = round(ref["wall_s"] / new["wall_s"], 3)
             if "metrics" in ref:
