@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -64,3 +65,55 @@ def test_a_test_only_round_drawn_dealt_twice_and_merged(tmp_path):
     bad.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     with pytest.raises(LabelFileError, match=r"a_00.jsonl:2: field 'label': expected one of .* got 'maybe'"):
         merge.main([str(rnd), str(lab), "--first", "a_"])
+
+
+def test_seal_scores_a_candidate_judge_without_touching_quality_then_adopts_its_report(tmp_path, monkeypatch):
+    import seal
+
+    from hneuron_eval import judges
+
+    quality = tmp_path / "quality.json"
+    monkeypatch.setattr(seal, "QUALITY_FILE", quality)
+    rows = _lines(ROOT / "results" / "judges" / "round7" / "sealed_test.jsonl")[:40]
+    second = [dict(r) for r in rows]
+    second[0]["label"] = next(c for c in rows[0]["choices"] if c != rows[0]["label"])  # the labellers split on one
+    batch = tmp_path / "round" / "batch1" / "test"
+    batch.mkdir(parents=True)
+    for name, data in (("labelled.jsonl", rows), ("labelled_second.jsonl", second)):
+        (batch / name).write_text("".join(json.dumps(r) + "\n" for r in data), encoding="utf-8")
+    rnd = tmp_path / "round"
+    seal.main(["consensus", str(rnd)])
+    assert len(read_labels(rnd / "sealed_test.jsonl")) == 39
+    assert json.loads((rnd / "labeller_agreement.json").read_text())["overall"]["agree"] == 39
+
+    candidate = tmp_path / "candidate"
+    shutil.copytree(ROOT / "hneuron_eval" / "judges" / "learned", candidate)
+    seal.main(["score", str(rnd), "--judges", "rule", "learned", "--judge-path", str(candidate)])
+    learned = judges.get_judge("learned")
+    version = f"{learned.name}:{learned.version}"
+    report = json.loads((rnd / "sealed_learned.json").read_text())
+    assert report["judge"] == version and report["rows"] == 39
+    assert list(json.loads(quality.read_text())["judges"]) == [f"rule:{judges.RULE.version}"]  # the candidate: not
+
+    seal.main(["adopt", str(rnd), "--judges", "learned"])  # the candidate here is the bundled judge itself
+    entry = json.loads(quality.read_text())["judges"][version]
+    assert entry["metrics"] == report["metrics"] and entry["date"] == report["date"] and entry["rows"] == 39
+
+    report["judge"] = "learned:learned-1.0000000000"
+    (rnd / "sealed_learned.json").write_text(json.dumps(report), encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"sealed_learned.json: scored learned:learned-1.0000000000, but the package "
+                                         r"bundles learned:learned-1\.[0-9a-f]{10}"):
+        seal.main(["adopt", str(rnd), "--judges", "learned"])
+
+
+def test_round_scripts_refuse_missing_labels_in_one_line(tmp_path):
+    import subprocess
+
+    with pytest.raises(LabelFileError, match=r"out: no a_\*\.jsonl label files"):
+        merge.main([str(tmp_path / "round"), str(tmp_path / "labellers"), "--first", "a_"])
+    (tmp_path / "round" / "batch1" / "test").mkdir(parents=True)
+    (tmp_path / "round" / "batch1" / "test" / "labelled.jsonl").write_text("", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "judges" / "seal.py"), "consensus",
+                           str(tmp_path / "round")], capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("error: ") and "labelled_second.jsonl: no such file" in done.stderr

@@ -1,5 +1,6 @@
 """The dtype policy (bfloat16 where the CPU has bf16 matrix units) and exactness in every dtype."""
 
+import json
 import logging
 
 import numpy as np
@@ -36,10 +37,24 @@ def test_policy_and_given_dtypes(monkeypatch, caplog):
     monkeypatch.setattr(precision, "bf16_units", lambda: ["amx_bf16"])
     assert choose_dtype(None).to_dict() == {"dtype": "bfloat16", "reason": "CPU with bfloat16 matrix units (amx_bf16)"}
     assert choose_dtype("float32").to_dict() == {"dtype": "float32", "reason": "given"}  # a given dtype wins
-    # AVX512-BF16 without AMX multiplies bfloat16 slower than float32 (measured): float32, and why
+    # AVX512-BF16 without AMX: the measured product rates decide (a Xeon's and an EPYC's)
     monkeypatch.setattr(precision, "bf16_units", lambda: ["avx512_bf16"])
+    monkeypatch.setattr(precision, "product_rates", lambda: {"float32": 257.0, "bfloat16": 138.0})
     assert choose_dtype(None).to_dict() == {"dtype": "float32",
                                             "reason": "CPU with avx512_bf16 but no AMX: bfloat16 would be slower"}
+    with caplog.at_level(logging.WARNING):
+        assert choose_dtype("bfloat16").dtype == "bfloat16"
+    assert "slower than float32" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(precision, "product_rates", lambda: {"float32": 155.0, "bfloat16": 360.0})
+    assert choose_dtype(None).to_dict() == {"dtype": "bfloat16",
+                                            "reason": "CPU with avx512_bf16 but no AMX, measured faster in bfloat16"}
+    with caplog.at_level(logging.WARNING):
+        assert choose_dtype("bfloat16").dtype == "bfloat16"
+    assert not caplog.text  # fast here: nothing to warn about
+    monkeypatch.setattr(precision, "product_rates", lambda: {"float32": 155.0, "bfloat16": 180.0})
+    assert choose_dtype(None).dtype == "float32"  # faster, but not by the margin
+    monkeypatch.setattr(precision, "product_rates", lambda: pytest.fail("no bfloat16 unit: nothing to measure"))
     monkeypatch.setattr(precision, "bf16_units", lambda: [])
     assert choose_dtype(None).dtype == "float32"
     with caplog.at_level(logging.WARNING):
@@ -47,6 +62,21 @@ def test_policy_and_given_dtypes(monkeypatch, caplog):
     assert "without AMX (amx_bf16)" in caplog.text and "slower than float32" in caplog.text
     with pytest.raises(DtypeError, match="expected one of float32, bfloat16, float16, got 'bf16'"):
         choose_dtype("bf16")
+
+
+def test_product_rates_are_measured_once_per_machine_and_kept(monkeypatch, tmp_path):
+    monkeypatch.setenv("HNEURON_EVAL_CACHE", str(tmp_path))
+    rates = precision.product_rates(n=64)
+    assert set(rates) == {"float32", "bfloat16"} and all(r > 0 for r in rates.values())
+    kept = json.loads((tmp_path / precision.PROBE_FILE).read_text())
+    (key, value), = kept.items()
+    assert value == rates and key.endswith("threads | 64^3") and f"torch {torch.__version__}" in key
+    monkeypatch.setattr(precision, "_product_rate", lambda *a: pytest.fail("measured again"))
+    assert precision.product_rates(n=64) == rates  # read back, not measured
+    (tmp_path / precision.PROBE_FILE).write_text("{not json")
+    monkeypatch.setattr(precision, "_product_rate", lambda dtype, n: {"float32": 1.0, "bfloat16": 2.0}[dtype])
+    assert precision.product_rates(n=64) == {"float32": 1.0, "bfloat16": 2.0}  # a spoilt file is measured over
+    assert json.loads((tmp_path / precision.PROBE_FILE).read_text())[key] == {"float32": 1.0, "bfloat16": 2.0}
 
 
 def test_hneuron_hf_applies_the_policy_to_built_in_models_only(monkeypatch, tiny_llama_dir):

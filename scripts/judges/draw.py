@@ -27,7 +27,6 @@ import hashlib
 import json
 import random
 import shlex
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -158,4 +157,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from _cli import run  # scripts/judges/ is on sys.path when a script runs
+
+    run(main)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 from hneuron_eval.core.fileio import write_text_atomic
@@ -25,7 +24,10 @@ from hneuron_eval.judges.labels import LabelFileError, blind_id, read_labels
 def labels(folder: Path, prefix: str) -> dict[str, tuple[str, str]]:
     """Opaque id -> (label, chunk) from every out/PREFIX*.jsonl, checked against its in/ chunk."""
     out: dict[str, tuple[str, str]] = {}
-    for path in sorted((folder / "out").glob(f"{prefix}*.jsonl")):
+    paths = sorted((folder / "out").glob(f"{prefix}*.jsonl"))
+    if not paths:
+        raise LabelFileError(f"{folder / 'out'}: no {prefix}*.jsonl label files")
+    for path in paths:
         given = [json.loads(x) for x in (folder / "in" / path.name).read_text(encoding="utf-8").split("\n")
                  if x.strip()]
         said = [json.loads(x) for x in path.read_text(encoding="utf-8").split("\n") if x.strip()]
@@ -52,6 +54,8 @@ def main(argv: list[str]) -> None:
     rnd, lab = Path(args.round_dir), Path(args.labeller_dir)
     first = labels(lab, args.first)
     second = labels(lab, args.second) if args.second else {}
+    if not any((rnd / split / "drawn.jsonl").is_file() for split in ("train", "dev", "test")):
+        raise LabelFileError(f"{rnd}: no train/dev/test drawn.jsonl (not a draw.py round folder)")
     for split in ("train", "dev", "test"):
         if not (rnd / split / "drawn.jsonl").is_file():
             continue  # the round drew no questions for this split
@@ -79,4 +83,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from _cli import run  # scripts/judges/ is on sys.path when a script runs
+
+    run(main)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 from pathlib import Path
 
 from hneuron_eval.core.fileio import write_text_atomic
@@ -37,4 +36,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from _cli import run  # scripts/judges/ is on sys.path when a script runs
+
+    run(main)

@@ -4,6 +4,8 @@
 # BEFORE_DIR, when given, first receives copies of the leaderboards as they stand (LEADERBOARD.md and
 # leaderboard.csv of each), so that a round's README can show them before and after.
 set -euo pipefail
+# the checkout's own environment (make install) when there is one, so that its python and hneuron-eval are used
+if [[ -x .venv/bin/hneuron-eval ]]; then PATH="$PWD/.venv/bin:$PATH"; fi
 judge=${1:-learned}
 before=${2:-}
 L=results/leaderboard
