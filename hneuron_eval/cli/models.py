@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from hneuron_eval.harness.builtin_models import BUILTIN_MODELS, cache_root, ensure_converted
+    from hneuron_eval.harness.builtin_models import BUILTIN_MODELS, ensure_converted
+    from hneuron_eval.harness.cache import cache_root
 
     if args.prepare:
         if args.prepare not in BUILTIN_MODELS:

@@ -17,10 +17,10 @@ from typing import Any
 
 from hneuron_eval.core.fileio import apply_umask
 from hneuron_eval.errors import HNeuronError
+from hneuron_eval.harness.cache import cache_root
 
 logger = logging.getLogger(__name__)
 
-CACHE_ENV = "HNEURON_EVAL_CACHE"
 MARKER = "hneuron_builtin.json"
 
 
@@ -60,11 +60,6 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         ),
     )
 }
-
-
-def cache_root() -> Path:
-    """Where converted models live: ``$HNEURON_EVAL_CACHE`` or ``~/.cache/hneuron-eval``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hneuron-eval").expanduser()
 
 
 class UnknownModelError(HNeuronError, ValueError):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hneuron_eval.core.fileio import write_json_atomic
 from hneuron_eval.errors import HNeuronError
+from hneuron_eval.harness.cache import cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +77,6 @@ def _product_rate(dtype: str, n: int, rounds: int = 5) -> float:
 def product_rates(n: int = PROBE_N) -> dict[str, float]:
     """GFLOP/s of an n^3 product in float32 and bfloat16 here: measured once per CPU, torch and thread count."""
     import torch
-
-    from hneuron_eval.harness.builtin_models import cache_root
 
     key = f"{_cpu_name()} | torch {torch.__version__} | {torch.get_num_threads()} threads | {n}^3"
     path = cache_root() / PROBE_FILE

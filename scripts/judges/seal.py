@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _rel(path: Path) -> str:
-    """The path relative to the checkout when it lies inside it (results must not name machine paths)."""
+    """The path relative to the checkout, as results record it; one outside it (a scratch round) stays whole."""
     path = path.resolve()
     return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.as_posix()
 
