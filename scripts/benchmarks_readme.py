@@ -52,7 +52,7 @@ def main() -> None:
         f"Median cumulative import time of `hneuron_eval._autoload` at interpreter start: "
         f"{s['median_autoload_import_ms']:.2f} ms (whole `python -c pass`: {s['median_interpreter_start_ms']:.1f} ms).",
     ]
-    lines += _sweep_monitor_export() + _judge_time() + _dtype_speed()
+    lines += _sweep_monitor_export() + _judge_time() + _dtype_paired() + _dtype_speed()
     write_text_atomic(RESULTS / "README.md", "\n".join(lines) + "\n")
 
 
@@ -114,6 +114,24 @@ def _judge_time() -> list[str]:
              "| judge | seconds | per 1,000 responses | share of the run (goal < 5%) |", "|---|---|---|---|"]
     lines += [f"| `{name}` | {x['seconds']:.3f} | {x['seconds_per_1000']:.3f} s | {100 * x['share_of_run']:.2f}% |"
               for name, x in j["judges"].items()]
+    return lines
+
+
+def _dtype_paired() -> list[str]:
+    """Per-document paired tests of the two dtypes' runs (``benchmarks/dtype_paired.py``)."""
+    lines = []
+    for path in sorted(RESULTS.glob("dtype_paired_*.json")):
+        d = json.loads(path.read_text())
+        ref, other = d["reference"], d["other"]
+        lines += ["", f"## {ref['dtype']} against {other['dtype']}, document by document "
+                  f"(`benchmarks/dtype_paired.py`, `{path.name}`)", "",
+                  f"Command: `{d['command']}`; date {d['date']}; git {d['git']}; judged by "
+                  f"{', '.join(f'`{j}`' for j in ref['judges'])}. Metrics that changed on any document (up / down: "
+                  "documents whose value rose / fell); p: exact sign test; q: Benjamini-Hochberg across them. "
+                  f"Significant at q < 0.05: {', '.join(d['significant_at_q_0.05']) or 'none'}.", "",
+                  "| task/metric | documents | up | down | change | p | q |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['task']}/{r['metric']} | {r['docs']} | {r['up']} | {r['down']} | {r['delta']:+.3f} | "
+                  f"{r['p']:.3g} | {r['q']:.3g} |" for r in d["metrics"] if r["p"] is not None]
     return lines
 
 
