@@ -42,7 +42,7 @@ from pathlib import Path
 
 from _report import emit, timed  # benchmarks/ is on sys.path when a script runs
 
-from hneuron_eval.harness.precision import choose_dtype
+from hneuron_eval.harness.precision import choose_dtype, product_rate
 from hneuron_eval.identify.jsonl import read_records
 
 BIN = Path(sys.executable).parent
@@ -50,22 +50,6 @@ SMOL, GEMMA = "smollm2-135m-instruct", "gemma-3-270m"
 
 
 SETTINGS = {"float32": ("float32", "hf"), "default": (None, "compact")}  # (dtype given, decoding)
-
-
-def gemm_rate(dtype: str, n: int = 2048, rounds: int = 5) -> float:
-    """GFLOP/s of an n^3 matrix product in ``dtype`` on this CPU (best of ``rounds``)."""
-    import time
-
-    import torch
-
-    a, b = torch.randn(n, n, dtype=getattr(torch, dtype)), torch.randn(n, n, dtype=getattr(torch, dtype))
-    a @ b
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return round(2 * n ** 3 / best / 1e9, 1)
 
 
 def lm_eval_cmd(model: str, setting: str, limit: int, batch: int, chat: bool, out: Path) -> list[str]:
@@ -212,7 +196,7 @@ def main() -> None:
     resume = args.out and Path(args.out).is_file() and not args.fresh
     previous = json.loads(Path(args.out).read_text(encoding="utf-8")) if resume else {}
     done = previous.get("work", {}) if previous.get("settings") == _settings() else {}
-    rates = previous.get("gemm_gflops") or {dtype: gemm_rate(dtype) for dtype in ("float32", "bfloat16")}
+    rates = previous.get("gemm_gflops") or {dtype: product_rate(dtype, 2048) for dtype in ("float32", "bfloat16")}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep or tmp)
         work.mkdir(parents=True, exist_ok=True)

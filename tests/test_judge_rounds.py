@@ -95,6 +95,9 @@ def test_seal_scores_a_candidate_judge_without_touching_quality_then_adopts_its_
     assert report["judge"] == version and report["rows"] == 39
     assert list(json.loads(quality.read_text())["judges"]) == [f"rule:{judges.RULE.version}"]  # the candidate: not
 
+    with pytest.raises(judges.learned.JudgeFileError, match="nowhere"):  # the candidate is read from --judge-path
+        seal.main(["score", str(rnd), "--judges", "learned", "--judge-path", str(tmp_path / "nowhere")])
+
     seal.main(["adopt", str(rnd), "--judges", "learned"])  # the candidate here is the bundled judge itself
     entry = json.loads(quality.read_text())["judges"][version]
     assert entry["metrics"] == report["metrics"] and entry["date"] == report["date"] and entry["rows"] == 39

@@ -71,10 +71,10 @@ def test_product_rates_are_measured_once_per_machine_and_kept(monkeypatch, tmp_p
     kept = json.loads((tmp_path / precision.PROBE_FILE).read_text())
     (key, value), = kept.items()
     assert value == rates and key.endswith("threads | 64^3") and f"torch {torch.__version__}" in key
-    monkeypatch.setattr(precision, "_product_rate", lambda *a: pytest.fail("measured again"))
+    monkeypatch.setattr(precision, "product_rate", lambda *a: pytest.fail("measured again"))
     assert precision.product_rates(n=64) == rates  # read back, not measured
     (tmp_path / precision.PROBE_FILE).write_text("{not json")
-    monkeypatch.setattr(precision, "_product_rate", lambda dtype, n: {"float32": 1.0, "bfloat16": 2.0}[dtype])
+    monkeypatch.setattr(precision, "product_rate", lambda dtype, n: {"float32": 1.0, "bfloat16": 2.0}[dtype])
     assert precision.product_rates(n=64) == {"float32": 1.0, "bfloat16": 2.0}  # a spoilt file is measured over
     assert json.loads((tmp_path / precision.PROBE_FILE).read_text())[key] == {"float32": 1.0, "bfloat16": 2.0}
 

@@ -60,7 +60,8 @@ def _cpu_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
                 "unknown CPU")
 
 
-def _product_rate(dtype: str, n: int, rounds: int = 5) -> float:
+def product_rate(dtype: str, n: int, rounds: int = 5) -> float:
+    """GFLOP/s of an n^3 matrix product in ``dtype`` on this CPU (best of ``rounds`` after a warm-up)."""
     import torch
 
     a = torch.randn(n, n, dtype=getattr(torch, dtype))
@@ -87,7 +88,7 @@ def product_rates(n: int = PROBE_N) -> dict[str, float]:
     rates = known.get(key) if isinstance(known, dict) else None
     if isinstance(rates, dict) and all(isinstance(rates.get(d), (int, float)) for d in ("float32", "bfloat16")):
         return rates
-    rates = {dtype: _product_rate(dtype, n) for dtype in ("float32", "bfloat16")}
+    rates = {dtype: product_rate(dtype, n) for dtype in ("float32", "bfloat16")}
     logger.info("%s: measured %s GFLOP/s float32, %s bfloat16", key, rates["float32"], rates["bfloat16"])
     try:
         write_json_atomic(path, {**(known if isinstance(known, dict) else {}), key: rates})
