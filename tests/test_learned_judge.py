@@ -21,6 +21,7 @@ from hneuron_eval.judges.learned import (
     fit_judge,
     pooled_scores,
 )
+from hneuron_eval.judges.states import StateSpec, StateSpecError, reader_for
 from hneuron_eval.suite.kinds import classify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -397,3 +398,86 @@ def test_a_pooled_class_learns_from_the_tasks_that_have_it_and_scores_every_task
     assert judge.classify_response("sycophancy", doc, "meas non non non") == "degenerate"
     with pytest.raises(ValueError, match="pooled class 'stands': no task side of these labels has it"):
         fit_judge(rows, Cs=(1.0,), class_weights=(None,), pooled_classes=("stands",))
+
+
+# model states (judges/states.py), read from the real SmolLM2
+
+def _filler_rows(n: int, offset: int = 0) -> list[Labelled]:
+    """SelfAware rows the rules call answered whatever they say: a never-committing filler is declined."""
+    texts = [("This is a philosophical question that has puzzled thinkers for centuries.", "declined"),
+             ("Yes, it will rain in Paris tomorrow morning.", "answered")]
+    return [Labelled(f"f/{i}", "hn_selfaware", "unanswerable", text, label, _selfaware_doc(f"Will it rain on day {i}?"))
+            for i, (text, label) in zip(range(offset, offset + n), texts * n)]
+
+
+@pytest.fixture(scope="module")
+def state_judge(tmp_path_factory) -> tuple[LearnedJudge, Path]:
+    judge = fit_judge(_filler_rows(12), Cs=(1.0,), class_weights=(None,), dense_weights=(1.0,), min_df=1,
+                      pooled_classes=(), states=StateSpec(layer=2), state_groups=("selfaware",))
+    folder = tmp_path_factory.mktemp("state_judge")
+    judge.save(folder)
+    return LearnedJudge.load(folder), folder
+
+
+def test_a_state_is_the_mean_of_the_read_layer_over_the_response_and_stops_there(smollm2):
+    import torch
+
+    from hneuron_eval.core.sites import resolve_ffn
+
+    spec = StateSpec(layer=3)
+    reader = reader_for(spec)
+    question, response = "Is there life after death?", "Nobody can know that for certain."
+    state = reader.read(question, response)
+    tok = reader._tokenizer
+    head = tok(f"Question: {question}\nAnswer:", add_special_tokens=False)["input_ids"]
+    ids = head + tok(" " + response, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        hidden = smollm2(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[3]
+    assert state.dtype == np.float32 and state.shape == (576,)
+    np.testing.assert_allclose(state, hidden[0, len(head):].mean(0).numpy(), rtol=1e-5, atol=1e-5)
+    later = []
+    handle = resolve_ffn(reader._model).layers[3].register_forward_hook(lambda *a: later.append(1))
+    try:
+        reader.read(question, "Something else entirely.")
+    finally:
+        handle.remove()
+    assert later == []  # the pass stopped at layer 3
+    assert reader.read(question, response) is state  # cached
+    assert reader.read_many([]).shape == (0, 576)
+
+
+def test_a_judge_that_reads_states_records_them_round_trips_and_explains_them_as_one(state_judge):
+    judge, folder = state_judge
+    model = judge.groups["selfaware"]
+    assert model.states and judge.states == StateSpec(layer=2)
+    assert [n for n in model.dense_names if n.startswith("lm:")] == StateSpec().names()
+    assert judge.info["states"] == {"spec": StateSpec(layer=2).to_json(), "groups": ["selfaware"]}
+    assert json.loads((folder / "judge.json").read_text())["states"]["layer"] == 2
+    test = _filler_rows(6, offset=50)
+    assert [judge.classify_response("selfaware", r.doc, r.response) for r in test] == [r.label for r in test]
+    why = judge.explain("selfaware", test[0].doc, test[0].response, top=10_000)
+    named = [f["feature"] for f in why["features"]]
+    assert "lm:smollm2-135m-instruct@2" in named  # one entry for the whole state, none per dimension
+    assert not any(n.startswith("lm:") and n[3:].isdigit() for n in named)
+
+
+def test_state_specs_and_state_groups_are_checked(state_judge, tmp_path):
+    _, folder = state_judge
+    copy = tmp_path / "j"
+    shutil.copytree(folder, copy)
+    header = json.loads((copy / "judge.json").read_text())
+    spec = header.pop("states")
+    (copy / "judge.json").write_text(json.dumps(header))
+    with pytest.raises(JudgeFileError, match=r"group 'selfaware' \(states: True\) has 576 state features; the file's "
+                                             r"'states' spec is None"):
+        LearnedJudge.load(copy)
+    header["states"] = {**spec, "layer": "15"}
+    (copy / "judge.json").write_text(json.dumps(header))
+    with pytest.raises(JudgeFileError, match=r"judge.json: 'states.layer' must be a positive int, got '15'"):
+        LearnedJudge.load(copy)
+    with pytest.raises(StateSpecError, match=r"asks for layer 99 of width 576; the model has 30 layers of width 576"):
+        reader_for(StateSpec(layer=99)).read("q", "a")
+    with pytest.raises(ValueError, match=r"state groups \['qa'\]: no labels of these groups"):
+        fit_judge(_filler_rows(12), states=StateSpec(), state_groups=("qa",))
+    with pytest.raises(ValueError, match=r"state groups given without a state spec"):
+        fit_judge(_filler_rows(12), state_groups=("selfaware",))

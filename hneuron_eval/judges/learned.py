@@ -32,11 +32,13 @@ from hneuron_eval.errors import HNeuronError
 from hneuron_eval.judges.features import FEATURE_VERSION, NGRAMS, dense, ngram_text
 from hneuron_eval.judges.labels import Labelled, classes_for, gold_of
 from hneuron_eval.judges.rules import RULE
+from hneuron_eval.judges.states import PREFIX as STATE_PREFIX
+from hneuron_eval.judges.states import StateSpec, StateSpecError, reader_for, state_features
 from hneuron_eval.suite.kinds import get_kind
 
 BUNDLED = Path(__file__).with_name("learned")  # the judge the package ships (judge.json + judge.npz)
-FORMAT = "hneuron-eval learned judge 3"  # 2: with the pooled models; 3: with the pooled overrides
-READABLE = (FORMAT, "hneuron-eval learned judge 2")  # a format-2 file has no overrides
+FORMAT = "hneuron-eval learned judge 4"  # 2: with the pooled models; 3: the pooled overrides; 4: model states
+READABLE = (FORMAT, "hneuron-eval learned judge 3", "hneuron-eval learned judge 2")  # older files lack the newer parts
 POOLED = ("degenerate",)  # classes one model each reads across all tasks (feature "pooled:<class>"); a pooled
 # "declined" lost 5 rows on round 4's test read as a development set (results/judges/README.md, round 5, item 6)
 KEEP_RULES_PRECISION = 0.9  # a rule class this precise on a group's labels may keep the rules' call
@@ -70,6 +72,7 @@ class GroupModel:
     intercept: np.ndarray
     keep_rules: tuple[str, ...] = ()  # rule classes whose call stands (chosen by CV)
     override: dict[str, float] = field(default_factory=dict)  # pooled class -> margin above which it is called
+    states: bool = False  # whether its named features end with the response's model state (``states.py``)
 
     def _vectorizers(self) -> dict[str, Any]:
         from sklearn.feature_extraction.text import CountVectorizer
@@ -126,14 +129,17 @@ class LearnedJudge:
     name = "learned"
 
     def __init__(self, groups: dict[str, GroupModel | None], info: dict[str, Any], version: str,
-                 pooled: dict[str, GroupModel] | None = None):
+                 pooled: dict[str, GroupModel] | None = None, states: StateSpec | None = None):
         self.groups, self.info, self.version, self.pooled = groups, info, version, pooled or {}
+        self.states = states
 
-    def _features(self, kind: str, doc: dict, text: str, ruled: str) -> Features:
+    def _features(self, kind: str, doc: dict, text: str, ruled: str, model: GroupModel) -> Features:
         feats, ngrams = features_of(kind, doc, text, ruled)
         shared = pooled_dense(feats)
-        for cls, model in self.pooled.items():
-            feats[f"pooled:{cls}"] = float(pooled_scores(model, [(shared, ngrams)])[0])
+        for cls, pooled in self.pooled.items():
+            feats[f"pooled:{cls}"] = float(pooled_scores(pooled, [(shared, ngrams)])[0])
+        if model.states:
+            feats.update(state_features(self.states, doc["question"], text))
         return feats, ngrams
 
     def classify_response(self, kind: str, doc: dict, text: str) -> str:
@@ -142,7 +148,7 @@ class LearnedJudge:
         ruled = rule_class(kind, doc, text)
         if model is None or ruled in model.keep_rules:
             return ruled
-        feats, ngrams = self._features(kind, doc, text, ruled)
+        feats, ngrams = self._features(kind, doc, text, ruled, model)
         for cls, margin in model.override.items():
             if feats[f"pooled:{cls}"] > margin:
                 return cls
@@ -162,7 +168,7 @@ class LearnedJudge:
         ruled = rule_class(kind, doc, text)
         if ruled in model.keep_rules:
             return {"class": ruled, "decided_by": f"rules (their {ruled!r} is kept for this group)"}
-        feats, ngrams = self._features(kind, doc, text, ruled)
+        feats, ngrams = self._features(kind, doc, text, ruled, model)
         for cls, margin in model.override.items():
             if feats[f"pooled:{cls}"] > margin:
                 return {"class": cls, "pooled_margin": round(feats[f"pooled:{cls}"], 4),
@@ -175,6 +181,11 @@ class LearnedJudge:
         runner = int(np.argsort(scores)[-2]) if len(scores) > 1 else best
         margin = row * (model.coef[best] - model.coef[runner])
         names = model.names()
+        if model.states:  # the state's dimensions mean nothing one by one: their pushes are summed
+            lm = np.array([n.startswith(STATE_PREFIX) for n in names])
+            names = [n for n, s in zip(names, lm) if not s] + [f"{STATE_PREFIX}{self.states.model}@{self.states.layer}"]
+            row = np.append(row[~lm], np.linalg.norm(row[lm]))
+            margin = np.append(margin[~lm], margin[lm].sum())
         order = np.argsort(-np.abs(margin))[:top]
         return {
             "class": model.classes[best],
@@ -191,6 +202,8 @@ class LearnedJudge:
         arrays, header = {}, {"format": FORMAT, "feature_version": FEATURE_VERSION, "info": self.info, "groups": {}}
         header["pooled"] = {cls: {"classes": m.classes, "dense": m.dense_names, "vocab": m.vocab}
                             for cls, m in self.pooled.items()}
+        if self.states is not None:
+            header["states"] = self.states.to_json()
         for cls, model in self.pooled.items():
             for part in ("mean", "scale", "coef", "intercept"):
                 arrays[f"{pooled_key(cls)}::{part}"] = getattr(model, part)
@@ -200,7 +213,7 @@ class LearnedJudge:
                 continue
             header["groups"][group] = {"use": "model", "classes": model.classes, "dense": model.dense_names,
                                        "vocab": model.vocab, "keep_rules": list(model.keep_rules),
-                                       "override": model.override}
+                                       "override": model.override, "states": model.states}
             for part in ("mean", "scale", "coef", "intercept"):
                 arrays[f"{group}::{part}"] = getattr(model, part)
         write_json_atomic(folder / "judge.json", header)
@@ -232,13 +245,23 @@ class LearnedJudge:
         except (ValueError, OSError) as exc:
             raise JudgeFileError(f"{weights}: not a readable .npz ({exc})") from None
 
+        try:
+            states = StateSpec.from_json(header["states"], str(head)) if "states" in header else None
+        except StateSpecError as exc:
+            raise JudgeFileError(str(exc)) from None
+
         def model_of(group: str, spec: dict) -> GroupModel:
             try:
                 parts = {p: arrays[f"{group}::{p}"] for p in ("mean", "scale", "coef", "intercept")}
             except KeyError as exc:
                 raise JudgeFileError(f"{weights}: no array {exc.args[0]!r}") from None
             model = GroupModel(spec["classes"], spec["dense"], spec["vocab"], **parts,
-                               keep_rules=tuple(spec.get("keep_rules", ())), override=dict(spec.get("override", {})))
+                               keep_rules=tuple(spec.get("keep_rules", ())), override=dict(spec.get("override", {})),
+                               states=bool(spec.get("states", False)))
+            read = [n for n in model.dense_names if n.startswith(STATE_PREFIX)]
+            if model.states != bool(read) or (read and (states is None or read != states.names())):
+                raise JudgeFileError(f"{head}: group {group!r} (states: {model.states}) has {len(read)} state "
+                                     f"features; the file's 'states' spec is {header.get('states')!r}")
             if model.coef.shape != (len(model.classes), len(model.names())):
                 raise JudgeFileError(f"{weights}: {group} weights have shape {model.coef.shape}, "
                                      f"expected {(len(model.classes), len(model.names()))}")
@@ -253,7 +276,7 @@ class LearnedJudge:
             raise JudgeFileError(f"{head}: its models read {sorted(read)} but the file has pooled models for "
                                  f"{sorted(pooled)} only")
         digest = hashlib.sha256(head.read_bytes() + blob).hexdigest()[:10]
-        return cls(groups, header.get("info", {}), f"learned-1.{digest}", pooled)
+        return cls(groups, header.get("info", {}), f"learned-1.{digest}", pooled, states)
 
 
 Features = tuple[dict[str, float], str]
@@ -336,20 +359,30 @@ def _fit_pooled(cls: str, rows: Sequence[Labelled], feats: dict[int, Features], 
 def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequence[float] = (0.03, 0.1, 0.3),
               class_weights: Sequence[str | None] = ("balanced", None), dense_weights: Sequence[float] = (1.0, 4.0),
               folds: int = 5, min_df: int = 3, seed: int = 0, pooled_classes: Sequence[str] = POOLED,
-              override_margins: Sequence[float] = OVERRIDE_MARGINS) -> LearnedJudge:
+              override_margins: Sequence[float] = OVERRIDE_MARGINS, states: StateSpec | None = None,
+              state_groups: Sequence[str] = ()) -> LearnedJudge:
     """The pooled models (one per class of ``pooled_classes``) first, their out-of-fold scores becoming
     features; then per group: choose C, the class weighting and the named features' weight by question-grouped
     k-fold CV on ``rows`` (``extra`` rows only ever train), then the rule classes whose call stands; keep the
     rules where they agree with the held-out folds at least as often; refit on everything. The override margin
     of each pooled class (one of ``override_margins``, or none) is chosen on the same held-out folds, after the
-    kept rule classes."""
+    kept rule classes. The groups of ``state_groups`` also read each response's ``states`` (``states.py``)."""
     from sklearn.model_selection import GroupKFold
 
     sides = {(r.kind, r.side) for r in [*rows, *extra]}
+    unknown = set(state_groups) - {group_of(kind, side) for kind, side in sides}
+    if unknown or (state_groups and states is None):
+        raise ValueError(f"state groups {sorted(unknown)}: no labels of these groups" if unknown
+                         else "state groups given without a state spec")
     for cls in pooled_classes:  # refused before any feature is computed
         if sides and not any(cls in classes_for(kind, side) for kind, side in sides):
             raise ValueError(f"pooled class {cls!r}: no task side of these labels has it")
     feats = {id(r): features_of(r.kind, r.doc, r.response) for r in [*rows, *extra]}
+    with_states = [r for r in [*rows, *extra] if group_of(r.kind, r.side) in state_groups]
+    if with_states:  # only a group's own model reads them: the pooled models keep to rule: and stat: features
+        read = reader_for(states).read_many([(r.doc["question"], r.response) for r in with_states], progress=True)
+        for r, state in zip(with_states, read):
+            feats[id(r)][0].update(zip(states.names(), map(float, state)))
     pooled, pooled_info = {}, {}
     for cls in pooled_classes:  # every score is computed before any is added: a pooled model never reads another's
         model, scores, pooled_info[cls] = _fit_pooled(cls, [*rows, *extra], feats, Cs, folds, min_df, seed)
@@ -361,6 +394,7 @@ def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequ
     info: dict[str, Any] = {"rows": len(rows), "extra_train_rows": len(extra), "folds": folds, "Cs": list(Cs),
                             "class_weights": list(class_weights), "dense_weights": list(dense_weights),
                             "min_df": min_df, "pooled": pooled_info, "override_margins": list(override_margins),
+                            "states": {"spec": states.to_json(), "groups": sorted(state_groups)} if with_states else None,
                             "groups": {}}
     grid = [(C, w, d) for C in Cs for w in class_weights for d in dense_weights]
     groups: dict[str, GroupModel | None] = {}
@@ -421,6 +455,7 @@ def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequ
                                     best[1], min_df, seed, best[2]) if use_model else None)
         if groups[group] is not None:
             groups[group].keep_rules, groups[group].override = tuple(keep), override
+            groups[group].states = group in state_groups
         info["groups"][group] = {
             "rows": len(mine), "extra_train_rows": len(more), "cv_agreement_rules": rule_hits / len(mine),
             "cv_agreement": {f"C={C},class_weight={w},dense_weight={d}": h / len(mine)
@@ -432,4 +467,5 @@ def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequ
             "rule_classes": kept_info, "keep_rules": keep if use_model else [],
             "override": override if use_model else {}, "override_cv_hit_gain": override_gains,
         }
-    return LearnedJudge(groups, info, "unsaved", {cls: model for cls, (model, _) in pooled.items()})
+    return LearnedJudge(groups, info, "unsaved", {cls: model for cls, (model, _) in pooled.items()},
+                        states if with_states else None)
