@@ -394,7 +394,8 @@ def fit_judge(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), Cs: Sequ
     info: dict[str, Any] = {"rows": len(rows), "extra_train_rows": len(extra), "folds": folds, "Cs": list(Cs),
                             "class_weights": list(class_weights), "dense_weights": list(dense_weights),
                             "min_df": min_df, "pooled": pooled_info, "override_margins": list(override_margins),
-                            "states": {"spec": states.to_json(), "groups": sorted(state_groups)} if with_states else None,
+                            "states": ({"spec": states.to_json(), "groups": sorted(state_groups)}
+                                       if with_states else None),
                             "groups": {}}
     grid = [(C, w, d) for C in Cs for w in class_weights for d in dense_weights]
     groups: dict[str, GroupModel | None] = {}
