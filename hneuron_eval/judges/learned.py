@@ -72,7 +72,7 @@ class GroupModel:
     intercept: np.ndarray
     keep_rules: tuple[str, ...] = ()  # rule classes whose call stands (chosen by CV)
     override: dict[str, float] = field(default_factory=dict)  # pooled class -> margin above which it is called
-    states: bool = False  # whether its named features end with the response's model state (``states.py``)
+    states: bool = False  # whether its named features include the response's model state (``states.py``)
 
     def _vectorizers(self) -> dict[str, Any]:
         from sklearn.feature_extraction.text import CountVectorizer
