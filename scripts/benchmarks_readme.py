@@ -111,7 +111,8 @@ def _judge_time() -> list[str]:
              f"Command: `{j['command']}`; date {j['date']}. The {j['responses']} responses of one `--tasks hneuron "
              f"--limit 50` run of SmolLM2 (chat, batch 64; `{j['run']}`, its `RUN.txt`), whose evaluation took "
              f"{float(j['run_wall_seconds']):.1f} s, classed again by each judge (best of the rounds).", "",
-             "| judge | seconds | per 1,000 responses | share of the run (goal < 5%) | warm-up s (one response per task side, model loads) |",
+             "| judge | seconds | per 1,000 responses | share of the run (goal < 5%) "
+             "| warm-up s (one response per task side, model loads) |",
              "|---|---|---|---|---|"]
     lines += [f"| `{name}`{' (`' + x['path'] + '`)' if 'path' in x else ''} | {x['seconds']:.3f} | "
               f"{x['seconds_per_1000']:.3f} s | {100 * x['share_of_run']:.2f}% | {x.get('first_call_seconds', '-')} |"
