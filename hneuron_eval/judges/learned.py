@@ -33,7 +33,7 @@ from hneuron_eval.judges.features import FEATURE_VERSION, NGRAMS, dense, ngram_t
 from hneuron_eval.judges.labels import Labelled, classes_for, gold_of
 from hneuron_eval.judges.rules import RULE
 from hneuron_eval.judges.states import PREFIX as STATE_PREFIX
-from hneuron_eval.judges.states import StateSpec, StateSpecError, reader_for, state_features
+from hneuron_eval.judges.states import StateSpec, StateSpecError, ensure_available, reader_for, state_features
 from hneuron_eval.suite.kinds import get_kind
 
 BUNDLED = Path(__file__).with_name("learned")  # the judge the package ships (judge.json + judge.npz)
@@ -133,14 +133,17 @@ class LearnedJudge:
         self.groups, self.info, self.version, self.pooled = groups, info, version, pooled or {}
         self.states = states
 
-    def _features(self, kind: str, doc: dict, text: str, ruled: str, model: GroupModel) -> Features:
+    def _features(self, kind: str, doc: dict, text: str, ruled: str) -> Features:
         feats, ngrams = features_of(kind, doc, text, ruled)
         shared = pooled_dense(feats)
-        for cls, pooled in self.pooled.items():
-            feats[f"pooled:{cls}"] = float(pooled_scores(pooled, [(shared, ngrams)])[0])
-        if model.states:
-            feats.update(state_features(self.states, doc["question"], text))
+        for cls, model in self.pooled.items():
+            feats[f"pooled:{cls}"] = float(pooled_scores(model, [(shared, ngrams)])[0])
         return feats, ngrams
+
+    def _with_states(self, feats: dict[str, float], model: GroupModel, doc: dict, text: str) -> dict[str, float]:
+        """The features with the response's state added where the group reads it: read only once no override
+        has decided, as the state costs a forward pass."""
+        return {**feats, **state_features(self.states, doc["question"], text)} if model.states else feats
 
     def classify_response(self, kind: str, doc: dict, text: str) -> str:
         """The class of one response (``doc`` as lm-eval hands it to the task)."""
@@ -148,10 +151,11 @@ class LearnedJudge:
         ruled = rule_class(kind, doc, text)
         if model is None or ruled in model.keep_rules:
             return ruled
-        feats, ngrams = self._features(kind, doc, text, ruled, model)
+        feats, ngrams = self._features(kind, doc, text, ruled)
         for cls, margin in model.override.items():
             if feats[f"pooled:{cls}"] > margin:
                 return cls
+        feats = self._with_states(feats, model, doc, text)
         return model.classes[int(np.argmax(model.scores(model.matrix([feats], [ngrams]))[0]))]
 
     def _model(self, kind: str, doc: dict) -> GroupModel | None:
@@ -168,12 +172,12 @@ class LearnedJudge:
         ruled = rule_class(kind, doc, text)
         if ruled in model.keep_rules:
             return {"class": ruled, "decided_by": f"rules (their {ruled!r} is kept for this group)"}
-        feats, ngrams = self._features(kind, doc, text, ruled, model)
+        feats, ngrams = self._features(kind, doc, text, ruled)
         for cls, margin in model.override.items():
             if feats[f"pooled:{cls}"] > margin:
                 return {"class": cls, "pooled_margin": round(feats[f"pooled:{cls}"], 4),
                         "decided_by": f"pooled {cls!r} model (margin above this group's override {margin})"}
-        x = model.matrix([feats], [ngrams])
+        x = model.matrix([self._with_states(feats, model, doc, text)], [ngrams])
         scores = model.scores(x)[0]
         best = int(np.argmax(scores))
         row = x.toarray()[0]
@@ -275,6 +279,11 @@ class LearnedJudge:
         if read - {f"pooled:{c}" for c in pooled}:
             raise JudgeFileError(f"{head}: its models read {sorted(read)} but the file has pooled models for "
                                  f"{sorted(pooled)} only")
+        if states is not None:
+            try:
+                ensure_available(states)
+            except StateSpecError as exc:
+                raise JudgeFileError(f"{head}: {exc}") from None
         digest = hashlib.sha256(head.read_bytes() + blob).hexdigest()[:10]
         return cls(groups, header.get("info", {}), f"learned-1.{digest}", pooled, states)
 

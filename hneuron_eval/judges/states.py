@@ -34,6 +34,14 @@ class StateSpec:
     max_tokens: int = 96
     hidden: int = 576
 
+    def __post_init__(self) -> None:
+        for name, kind in _FIELDS.items():
+            value = getattr(self, name)
+            if kind is int and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise StateSpecError(f"'states.{name}' must be a positive int, got {value!r}")
+            if kind is str and (not isinstance(value, str) or not value):
+                raise StateSpecError(f"'states.{name}' must be a model name, got {value!r}")
+
     def names(self) -> list[str]:
         """The feature names of the state's dimensions (one block of the learned judge's named features)."""
         return [f"{PREFIX}{i}" for i in range(self.hidden)]
@@ -44,15 +52,28 @@ class StateSpec:
     @classmethod
     def from_json(cls, data: Any, where: str) -> StateSpec:
         """The spec of a judge file; ``where`` (the file) names the problem."""
-        fields = {"model": str, "layer": int, "max_tokens": int, "hidden": int}
-        if not isinstance(data, dict) or set(data) != set(fields):
-            raise StateSpecError(f"{where}: 'states' must have exactly the fields {sorted(fields)}, got {data!r}")
-        for name, kind in fields.items():
-            if not isinstance(data[name], kind) or (kind is int and data[name] < 1):
-                raise StateSpecError(f"{where}: 'states.{name}' must be a positive {kind.__name__}, got {data[name]!r}")
-        return cls(**data)
+        if not isinstance(data, dict) or set(data) != set(_FIELDS):
+            raise StateSpecError(f"{where}: 'states' must have exactly the fields {sorted(_FIELDS)}, got {data!r}")
+        try:
+            return cls(**data)
+        except StateSpecError as exc:
+            raise StateSpecError(f"{where}: {exc}") from None
 
 
+def ensure_available(spec: StateSpec) -> None:
+    """Fail when a judge is built, not after a run's generation, if its state model cannot be had."""
+    from hneuron_eval.harness.builtin_models import resolve_pretrained
+
+    try:
+        resolve_pretrained(spec.model)  # a built-in model is converted here, once
+    except (ImportError, OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        raise StateSpecError(f"this learned judge reads {spec.model!r} states on some tasks, and that model cannot "
+                             f"be loaded: {reason} (or judge with the rules: --metadata '{{\"hn_judge\": \"rule\"}}')"
+                             ) from None
+
+
+_FIELDS = {"model": str, "layer": int, "max_tokens": int, "hidden": int}
 PREFIX = "lm:"  # the named features of a state are lm:0 ... lm:<hidden - 1>
 CACHE_SIZE = 4096  # responses whose states are kept (a sweep judges the same text under many configurations)
 
