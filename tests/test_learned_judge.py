@@ -425,7 +425,7 @@ def test_a_state_is_the_mean_of_the_read_layer_over_the_response_and_stops_there
 
     from hneuron_eval.core.sites import resolve_ffn
 
-    spec = StateSpec(layer=3)
+    spec = StateSpec(layer=3, dtype="float32")
     reader = reader_for(spec)
     question, response = "Is there life after death?", "Nobody can know that for certain."
     state = reader.read(question, response)
@@ -435,7 +435,13 @@ def test_a_state_is_the_mean_of_the_read_layer_over_the_response_and_stops_there
     with torch.no_grad():
         hidden = smollm2(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[3]
     assert state.dtype == np.float32 and state.shape == (576,)
-    np.testing.assert_allclose(state, hidden[0, len(head):].mean(0).numpy(), rtol=1e-5, atol=1e-5)
+    expected = hidden[0, len(head):].mean(0).numpy()
+    np.testing.assert_allclose(state, expected, rtol=1e-5, atol=1e-5)
+    bf16 = reader_for(StateSpec(layer=3)).read(question, response)  # the default: the model runs in bfloat16
+    assert reader_for(StateSpec(layer=3))._model.dtype == torch.bfloat16 and bf16.dtype == np.float32
+    assert not np.array_equal(bf16, state)
+    cosine = float(bf16 @ expected / np.linalg.norm(bf16) / np.linalg.norm(expected))
+    assert cosine > 0.99, cosine  # the same state, read at bfloat16's precision
     later = []
     handle = resolve_ffn(reader._model).layers[3].register_forward_hook(lambda *a: later.append(1))
     try:
@@ -487,9 +493,14 @@ def test_state_specs_and_state_groups_are_checked(state_judge, tmp_path):
 def test_a_state_spec_is_checked_when_made_and_the_state_model_when_the_judge_loads(state_judge, monkeypatch):
     from hneuron_eval.harness import builtin_models
 
-    for bad in ({"layer": 0}, {"max_tokens": -1}, {"hidden": True}, {"model": ""}):
+    for bad in ({"layer": 0}, {"max_tokens": -1}, {"hidden": True}, {"model": ""}, {"dtype": "float16"}):
         with pytest.raises(StateSpecError, match=rf"'states.{next(iter(bad))}' must be"):
             StateSpec(**bad)
+    old = StateSpec().to_json()
+    del old["dtype"]  # a file written before states recorded their dtype read them in float32
+    assert StateSpec.from_json(old, "j.json") == StateSpec(dtype="float32")
+    with pytest.raises(StateSpecError, match=r"j.json: 'states' must have exactly the fields \['dtype', 'hidden', "):
+        StateSpec.from_json({**old, "pooling": "mean"}, "j.json")
     _, folder = state_judge
 
     def missing(name: str) -> str:

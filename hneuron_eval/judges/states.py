@@ -3,8 +3,10 @@
 A response that never commits ("a topic of debate among philosophers") or answers in other words
 shares few n-grams with the labelled ones; a small frozen model's hidden state carries that sense. The
 state of a response is the mean, over its own tokens, of one layer's output of the bundled SmolLM2 fed
-``Question: ...\\nAnswer: <response>``, in float32, one response per forward pass (so a response's
-state never depends on what it was batched with). The forward pass stops at the layer read.
+``Question: ...\\nAnswer: <response>``, one response per forward pass (so a response's state never
+depends on what it was batched with). The forward pass stops at the layer read. The spec names the
+dtype the model runs in (bfloat16 since round 9: a read costs a fifth of float32's on a CPU with
+bfloat16 matrix units); the mean is taken in float32.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ class StateSpecError(HNeuronError, ValueError):
 
 @dataclass(frozen=True)
 class StateSpec:
-    """Which model, which layer (1 = the first decoder layer's output) and how many response tokens are read."""
+    """Which model, in which dtype, which layer (1 = the first decoder layer's output), how many response tokens."""
 
     model: str = "smollm2-135m-instruct"
     layer: int = 15
     max_tokens: int = 96
     hidden: int = 576
+    dtype: str = "bfloat16"
 
     def __post_init__(self) -> None:
         for name, kind in _FIELDS.items():
@@ -41,6 +44,8 @@ class StateSpec:
                 raise StateSpecError(f"'states.{name}' must be a positive int, got {value!r}")
             if kind is str and (not isinstance(value, str) or not value):
                 raise StateSpecError(f"'states.{name}' must be a model name, got {value!r}")
+        if self.dtype not in DTYPES:
+            raise StateSpecError(f"'states.dtype' must be one of {list(DTYPES)}, got {self.dtype!r}")
 
     def names(self) -> list[str]:
         """The feature names of the state's dimensions (one block of the learned judge's named features)."""
@@ -51,9 +56,12 @@ class StateSpec:
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> StateSpec:
-        """The spec of a judge file; ``where`` (the file) names the problem."""
-        if not isinstance(data, dict) or set(data) != set(_FIELDS):
-            raise StateSpecError(f"{where}: 'states' must have exactly the fields {sorted(_FIELDS)}, got {data!r}")
+        """The spec of a judge file (one without 'dtype' predates it and read float32); ``where`` names the file."""
+        if isinstance(data, dict) and "dtype" not in data:
+            data = {**data, "dtype": "float32"}
+        if not isinstance(data, dict) or set(data) != {*_FIELDS, "dtype"}:
+            raise StateSpecError(f"{where}: 'states' must have exactly the fields {sorted({*_FIELDS, 'dtype'})}, "
+                                 f"got {data!r}")
         try:
             return cls(**data)
         except StateSpecError as exc:
@@ -74,6 +82,7 @@ def ensure_available(spec: StateSpec) -> None:
 
 
 _FIELDS = {"model": str, "layer": int, "max_tokens": int, "hidden": int}
+DTYPES = ("bfloat16", "float32")  # what a state model may run in
 PREFIX = "lm:"  # the named features of a state are lm:0 ... lm:<hidden - 1>
 CACHE_SIZE = 4096  # responses whose states are kept (a sweep judges the same text under many configurations)
 
@@ -94,7 +103,7 @@ class StateReader:
         from hneuron_eval.core.sites import resolve_ffn
         from hneuron_eval.harness.builtin_models import load_model
 
-        model, tokenizer = load_model(self.spec.model, dtype="float32")
+        model, tokenizer = load_model(self.spec.model, dtype=self.spec.dtype)
         layers = resolve_ffn(model).layers
         if model.config.hidden_size != self.spec.hidden or len(layers) < self.spec.layer:
             raise StateSpecError(f"states of {self.spec.model!r}: the spec asks for layer {self.spec.layer} of width "
@@ -103,7 +112,7 @@ class StateReader:
         self._model, self._tokenizer, self._layer = model, tokenizer, layers[self.spec.layer - 1]
 
     def read(self, question: str, response: str) -> np.ndarray:
-        """The state (float32, ``hidden`` wide) of one response to one question."""
+        """The state (float32 whatever the model's dtype, ``hidden`` wide) of one response to one question."""
         key = (question, response)
         if key in self._cache:
             self._cache.move_to_end(key)

@@ -2,7 +2,7 @@
 
 usage: python scripts/judges/train.py OUT_DIR --train FILE ... --dev FILE ... [--extra-train FILE ...]
        [--previous RUNS_ROOT] [--seed S] [--pooled CLASS,...] [--override-margins M,...]
-       [--state-groups GROUP,... [--state-layer L]]
+       [--state-groups GROUP,... [--state-layer L] [--state-dtype D]]
 
 --train/--dev are labelled files (``labels.read_labels``); together they are the CV rows of every
 group (5 folds grouped by question). --extra-train files are labels of earlier rounds
@@ -12,7 +12,8 @@ train, and their rows lack the logged document, which is looked up by id in the 
 package's ``POOLED``; an empty string for none); --override-margins the pooled margins CV may choose
 as a group's override threshold (default ``OVERRIDE_MARGINS``; an empty string for no overrides).
 --state-groups names the groups (``learned.group_of``: selfaware, qa, falseqa/true_premise, ...) whose
-model also reads each response's SmolLM2 state at --state-layer (``judges/states.py``).
+model also reads each response's SmolLM2 state at --state-layer, the model run in --state-dtype
+(``judges/states.py``).
 The sealed test is never read here. Writes OUT_DIR/judge.json and OUT_DIR/judge.npz and prints,
 per group, what the CV chose.
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 from hneuron_eval.core.provenance import utc_now
 from hneuron_eval.judges.labels import Labelled, read_many, task_kind
 from hneuron_eval.judges.learned import OVERRIDE_MARGINS, POOLED, LearnedJudge, fit_judge
-from hneuron_eval.judges.states import StateSpec
+from hneuron_eval.judges.states import DTYPES, StateSpec
 from hneuron_eval.suite.data import references
 
 
@@ -68,6 +69,7 @@ def main(argv: list[str]) -> None:
                         help="pooled margins tried as override thresholds, comma-separated")
     parser.add_argument("--state-groups", default="", help="groups that read model states, comma-separated")
     parser.add_argument("--state-layer", type=int, default=StateSpec.layer)
+    parser.add_argument("--state-dtype", default=StateSpec.dtype, choices=DTYPES)
     args = parser.parse_args(argv)
     state_groups = tuple(g for g in args.state_groups.split(",") if g)
     pooled = tuple(c for c in args.pooled.split(",") if c)
@@ -79,7 +81,8 @@ def main(argv: list[str]) -> None:
         rows = read_many([*args.train, *args.dev])
         judge = fit_judge(rows, earlier_rounds(args.extra_train, Path(args.previous)), seed=args.seed,
                           pooled_classes=pooled, override_margins=margins,
-                          states=StateSpec(layer=args.state_layer) if state_groups else None, state_groups=state_groups)
+                          states=StateSpec(layer=args.state_layer, dtype=args.state_dtype) if state_groups else None,
+                          state_groups=state_groups)
     except ValueError as exc:  # a bad label file or option: one line, nothing written
         raise SystemExit(f"train.py: {exc}") from None
     judge.info.update({"command": shlex.join(["python", "scripts/judges/train.py", *argv]), "created": utc_now(),
