@@ -12,7 +12,7 @@ from hneuron_eval.cli.common import HelpFormatter
 
 # in a checkout of the project: the newest sealed test, never training data for the bundled judge (no jailbreak side:
 # round 6's is the last; a judge not trained on it can be checked there with --labels)
-SEALED_TEST = Path("results/judges/round8/sealed_test.jsonl")
+SEALED_TEST = Path("results/judges/round9/sealed_test.jsonl")
 GATE_FAILED = 3  # judge-check's exit status when a --min-* goal is missed (errors exit 1)
 
 
