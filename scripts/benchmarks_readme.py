@@ -105,18 +105,20 @@ def _monitor_memory() -> list[str]:
 
 
 def _judge_time() -> list[str]:
-    """Judging time, rules against the learned judge (``benchmarks/judge_time.py``)."""
-    j = json.loads((RESULTS / "judge_time.json").read_text())
-    lines = ["", "## Judging time (`benchmarks/judge_time.py`)", "",
-             f"Command: `{j['command']}`; date {j['date']}. The {j['responses']} responses of one `--tasks hneuron "
-             f"--limit 50` run of SmolLM2 (chat, batch 64; `{j['run']}`, its `RUN.txt`), whose evaluation took "
-             f"{float(j['run_wall_seconds']):.1f} s, classed again by each judge (best of the rounds).", "",
-             "| judge | seconds | per 1,000 responses | share of the run (goal < 5%) "
-             "| warm-up s (one response per task side, model loads) |",
-             "|---|---|---|---|---|"]
-    lines += [f"| `{name}`{' (`' + x['path'] + '`)' if 'path' in x else ''} | {x['seconds']:.3f} | "
-              f"{x['seconds_per_1000']:.3f} s | {100 * x['share_of_run']:.2f}% | {x.get('first_call_seconds', '-')} |"
-              for name, x in j["judges"].items()]
+    """Judging time, rules against the learned judges (``benchmarks/judge_time.py``), newest measurement first."""
+    lines = ["", "## Judging time (`benchmarks/judge_time.py`)"]
+    for path in sorted(RESULTS.glob("judge_time*.json"), reverse=True):
+        j = json.loads(path.read_text())
+        lines += ["", f"`{path.name}`. Command: `{j['command']}`; date {j['date']}. The {j['responses']} responses "
+                  f"of one `--tasks hneuron --limit 50` run of SmolLM2 (chat, batch 64; `{j['run']}`, its `RUN.txt`), "
+                  f"whose evaluation took {float(j['run_wall_seconds']):.1f} s, classed again by each judge (best of "
+                  "the rounds).", "",
+                  "| judge | seconds | per 1,000 responses | share of the run (goal < 5%) "
+                  "| warm-up s (one response per task side, model loads) |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| `{name}`{' (`' + x['path'] + '`)' if 'path' in x else ''} | {x['seconds']:.3f} | "
+                  f"{x['seconds_per_1000']:.3f} s | {100 * x['share_of_run']:.2f}% | "
+                  f"{x.get('first_call_seconds', '-')} |" for name, x in j["judges"].items()]
     return lines
 
 

@@ -5,7 +5,7 @@ shares few n-grams with the labelled ones; a small frozen model's hidden state c
 state of a response is the mean, over its own tokens, of one layer's output of the bundled SmolLM2 fed
 ``Question: ...\\nAnswer: <response>``, one response per forward pass (so a response's state never
 depends on what it was batched with). The forward pass stops at the layer read. The spec names the
-dtype the model runs in (bfloat16 since round 9: a read costs a fifth of float32's on a CPU with
+dtype the model runs in (bfloat16 since round 9: the judge costs about 0.6 of float32's on a CPU with
 bfloat16 matrix units); the mean is taken in float32.
 """
 

@@ -11,7 +11,7 @@ nothing). C is chosen by question-grouped 5-fold CV on the train rows. Both, and
 then scored on the --dev file: agreement per task side, raw hits. The dev file must be a test whose
 sealed read is over (round 7's): this read only says whether a new round is worth its labels.
 It reads every asked layer in one batched pass in the policy's dtype, to compare layers cheaply;
-the judge itself reads one layer, in float32, one response at a time (``judges/states.py``).
+the judge itself reads one layer, in its spec's dtype, one response at a time (``judges/states.py``).
 """
 
 from __future__ import annotations
