@@ -482,6 +482,11 @@ def test_state_specs_and_state_groups_are_checked(state_judge, tmp_path):
     (copy / "judge.json").write_text(json.dumps(header))
     with pytest.raises(JudgeFileError, match=r"judge.json: 'states.layer' must be a positive int, got '15'"):
         LearnedJudge.load(copy)
+    header["states"] = {**spec, "dtype": "float16"}
+    (copy / "judge.json").write_text(json.dumps(header))
+    with pytest.raises(JudgeFileError, match=r"judge.json: 'states.dtype' must be one of \['bfloat16', 'float32'\], "
+                                             r"got 'float16'"):
+        LearnedJudge.load(copy)
     with pytest.raises(StateSpecError, match=r"asks for layer 99 of width 576; the model has 30 layers of width 576"):
         reader_for(StateSpec(layer=99)).read("q", "a")
     with pytest.raises(ValueError, match=r"state groups \['qa'\]: no labels of these groups"):
